@@ -1,0 +1,72 @@
+"""The ``joulebook`` command line.
+
+Verbs live in modules of this package named ``verb_<name>.py``; sub-commands of
+``estimate`` live in ``estimate_<name>.py``. Each exposes ``register(subparsers)``
+which adds its parser and sets ``func`` (taking the parsed namespace and
+returning an exit code). Discovery keeps verbs independent of each other.
+
+Exit codes: 0 ok, 1 failure, 2 bad usage or bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from .. import __version__
+from ..errors import DataValidationError, JoulebookError, UnknownNameError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _modules(prefix: str):
+    pkg = importlib.import_module(__name__)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith(prefix):
+            yield importlib.import_module(f"{__name__}.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="joulebook", description="Energy, cost, carbon and water of ML training and inference.")
+    parser.add_argument("--version", action="version", version=f"joulebook {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    est = sub.add_parser("estimate", help="estimate a training run or inference service")
+    est_sub = est.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    est.set_defaults(func=lambda args: (est.print_help(), 2)[1])
+    for mod in _modules("estimate_"):
+        mod.register(est_sub)
+    for mod in _modules("verb_"):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UnknownNameError as e:
+        print(f"joulebook: error: {e}", file=sys.stderr)
+        return 2
+    except DataValidationError as e:
+        print(f"joulebook: data error: {e}", file=sys.stderr)
+        return 1
+    except JoulebookError as e:
+        code = 2 if isinstance(e, ValueError) else 1
+        print(f"joulebook: error: {e}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("joulebook: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Helpers used by the notebooks: prose, tables, provenance and metrics.
+
+Notebooks stay thin: each code cell is one or two calls into the library.
+Nothing here has side effects at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .io import atomic_write_json
+
+METRICS_ENV = "JOULEBOOK_METRICS_PATH"
+COMMIT_ENV = "JOULEBOOK_GIT_COMMIT"
+
+
+def md(text: str) -> None:
+    """Display Markdown (prose written for the parameters in use)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None = None, index: bool = False) -> None:
+    """Display a DataFrame as a compact HTML table with number formats."""
+    from IPython.display import HTML, display
+
+    df = df.copy()
+    for col in df.columns:
+        fmt = (formats or {}).get(col)
+        if fmt is not None:
+            df[col] = [(fmt.format(v) if v is not None and v == v else "n/a") for v in df[col]]
+        elif df[col].dtype.kind == "f":
+            df[col] = [("n/a" if v != v else f"{v:,.4g}") for v in df[col]]
+    html = df.to_html(index=index, border=0, classes="jb-table", escape=True, na_rep="n/a")
+    if caption:
+        html = f"<p><b>{caption}</b></p>" + html
+    display(HTML(html))
+
+
+def git_commit() -> str:
+    """The commit of the working tree (from the batch runner, else git, else 'unknown')."""
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iterable[str] = ()) -> None:
+    """Show the provenance block: parameters, assumptions, data sources, versions."""
+    import pandas as pd
+
+    from . import data
+
+    md(
+        f"**Provenance.** joulebook {__version__}, commit `{git_commit()}`, "
+        f"data fingerprint `{data.fingerprint()}`. Every number below comes from the library's models "
+        "or a sourced data row; the tables list each input."
+    )
+    params = pd.DataFrame({"parameter": list(parameters), "value": [json.dumps(v) for v in parameters.values()]})
+    table(params, caption="Parameters of this run")
+    if assumptions is not None and len(assumptions):
+        df = assumptions.to_frame()
+        df["value"] = [v if isinstance(v, str) else json.dumps(v) for v in df["value"]]
+        df["overridden"] = ["yes" if o else "" for o in df["overridden"]]
+        table(df, caption="Assumptions used (override any of them by name)")
+    ids = sorted(set(source_ids))
+    if ids:
+        table(data.sources_for(ids), caption="Data sources")
+
+
+def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Write the report's key figures (``metrics.json``) where the batch runner asked.
+
+    Outside the runner (no ``JOULEBOOK_METRICS_PATH`` and no ``path``) nothing is
+    written; the metrics are returned so an interactive session can look at them.
+    """
+    from .cli._common import to_jsonable
+
+    clean = to_jsonable(dict(metrics))
+    target = path or os.environ.get(METRICS_ENV)
+    if target:
+        atomic_write_json(target, clean)
+    return clean
