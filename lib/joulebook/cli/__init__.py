@@ -11,6 +11,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage or bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import pkgutil
 import sys
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         code = 2 if isinstance(e, ValueError) else 1
         print(f"joulebook: error: {e}", file=sys.stderr)
         return code
+    except BrokenPipeError:  # e.g. `joulebook regions | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         print("joulebook: interrupted", file=sys.stderr)
         return 130
