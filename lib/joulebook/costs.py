@@ -37,6 +37,7 @@ class Price:
         return (self.low, self.central, self.high)
 
 
+@data.cached
 def cloud_price(accelerator, provider: str | None = None, purchase_option: str = "on-demand") -> Price | None:
     """USD per accelerator-hour to rent ``accelerator``.
 
@@ -74,6 +75,7 @@ def cloud_price(accelerator, provider: str | None = None, purchase_option: str =
                  "USD per accelerator-hour", row["source_id"], detail, int(row["year"]))
 
 
+@data.cached
 def purchase_price(accelerator) -> Price | None:
     """USD per accelerator when bought (in an 8-GPU system where that is how it is sold).
 
@@ -94,6 +96,7 @@ def purchase_price(accelerator) -> Price | None:
                  int(row["year"]))
 
 
+@data.cached
 def carbon_price(scheme: str) -> Price:
     """Carbon price of a scheme in USD per tonne CO2e (latest annual average, else latest row).
 

@@ -75,6 +75,26 @@ SCHEMAS: dict[str, tuple[list[str], dict[str, tuple[float, float]]]] = {
 }
 
 
+_CACHED: list = []
+
+
+def cached(fn):
+    """Memoise a look-up per data folder (cleared by :func:`clear_cache`). Arguments must be hashable."""
+    import functools
+
+    @functools.lru_cache(maxsize=4096)
+    def inner(_dir, *args, **kw):
+        return fn(*args, **kw)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        return inner(str(data_dir()), *args, **kw)
+
+    wrapper.cache_clear = inner.cache_clear
+    _CACHED.append(inner)
+    return wrapper
+
+
 def data_dir() -> Path:
     """The folder holding the tables: ``$JOULEBOOK_DATA_DIR`` or the repository's ``data/``."""
     env = os.environ.get(DATA_ENV)
@@ -166,6 +186,8 @@ def clear_cache() -> None:
     _accelerator_index.cache_clear()
     _region_index.cache_clear()
     fingerprint.cache_clear()
+    for fn in _CACHED:
+        fn.cache_clear()
 
 
 def validate_all() -> list[str]:
@@ -291,6 +313,7 @@ def accelerator(name: str) -> Accelerator:
     raise UnknownAcceleratorError(str(name), list(accs) + [k for k in alias if k not in accs], parameter="accelerator")
 
 
+@cached
 def efficiency(accelerator_id: str, precision: str, workload: str = "train") -> tuple[float, float, float, str]:
     """(low, central, high, source_id) achieved fraction of dense peak.
 
@@ -311,6 +334,7 @@ def efficiency(accelerator_id: str, precision: str, workload: str = "train") -> 
 
 # --------------------------------------------------------------------------- assumptions
 
+@cached
 def assumption_row(name: str) -> tuple[float, float, float, str, str]:
     """(low, central, high, unit, source_id) of a row of ``assumptions.csv``."""
     df = table("assumptions")
@@ -389,6 +413,7 @@ def _intensity(file: str, key: str) -> tuple[float, str, int, str]:
     raise DataValidationError("regions.csv", f"unknown intensity_file {file!r}", column="intensity_file")
 
 
+@cached
 def fx_usd_per_unit(currency: str) -> tuple[float, str]:
     """USD per unit of ``currency`` and the source id (see ``fx_rates.csv``; rates flagged secondary)."""
     df = table("fx_rates")
@@ -399,6 +424,7 @@ def fx_usd_per_unit(currency: str) -> tuple[float, str]:
     return float(r["usd_per_unit"]), r["source_id"]
 
 
+@cached
 def electricity_price(price_key: str, customer_class: str = "industrial") -> tuple[float, int, str, str] | None:
     """(USD/kWh, year, source_id, note) for a price row, latest annual/semester figure first."""
     if not price_key:

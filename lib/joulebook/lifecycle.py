@@ -29,6 +29,7 @@ class EmbodiedProfile:
         return tuple((a + self.host_kgco2e_per_accelerator) / hours for a in self.accelerator_kgco2e)  # type: ignore[return-value]
 
 
+@data.cached
 def embodied_profile(accelerator) -> EmbodiedProfile:
     acc = data.accelerator(accelerator)
     df = data.table("embodied_profiles").set_index("profile")

@@ -241,8 +241,8 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     # accelerators x precision
     acc_series = df["accelerator"] if "accelerator" in df.columns else pd.Series(["h100-sxm"] * n)
     prec_series = df["precision"] if "precision" in df.columns else pd.Series(["bf16"] * n)
-    a_codes, a_uniq = pd.factorize(acc_series.astype(str), sort=False)
-    p_codes, p_uniq = pd.factorize(prec_series.astype(str), sort=False)
+    a_codes, a_uniq = pd.factorize(acc_series.fillna("h100-sxm").astype(str), sort=False)
+    p_codes, p_uniq = pd.factorize(prec_series.fillna("bf16").astype(str), sort=False)
     pair_codes, pair_uniq = pd.factorize(a_codes.astype(np.int64) * len(p_uniq) + p_codes, sort=False)
     codes = pair_codes
     resolved = [_resolve_acc(a_uniq[int(u) // len(p_uniq)], p_uniq[int(u) % len(p_uniq)]) for u in pair_uniq]
@@ -330,9 +330,9 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
         cols[key] = results["central"][key]
         cols[f"{key}_low"] = results["low"][key]
         cols[f"{key}_high"] = results["high"][key]
-    res = pd.DataFrame(cols, index=df.index, copy=False)
+    res = pd.DataFrame(cols, index=df.index)
     keep = [c for c in df.columns if c not in cols]
-    return pd.concat([df[keep], res], axis=1, copy=False)
+    return pd.concat([df[keep], res], axis=1)
 
 
 def _resolve_acc(acc_name: str, precision: str) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""Training model: first principles, bounds, vectorized twin, published runs."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from joulebook import data
+from joulebook.errors import InputError, UnknownAcceleratorError
+from joulebook.training import OUTPUT_KEYS, estimate_training, estimate_training_frame, training_flops
+
+BASE = dict(params=7e9, tokens=2e11, accelerator="h100-sxm", count=64, region="us-va")
+
+
+def test_flops_is_6nd_plus_attention():
+    assert training_flops(1e9, 1e12) == 6e21
+    # our H100 probe: flops_per_token = 6 N + 6 L s d = 2,364,370,944
+    assert training_flops(368_896_000, 1, layers=24, hidden=1024, seq_len=1024) == 2_364_370_944
+    assert training_flops(1e9, 1e12, recompute=True) == pytest.approx(8e21)
+
+
+def test_reproduces_measured_h100_train_step():
+    """bf16 GPT step on our H100: 0.06129 s and 6914.522 J / 164 steps = 42.16 J (accelerator only)."""
+    e = estimate_training(params=368_896_000, steps=164, batch=8, seq_len=1024, layers=24, hidden=1024,
+                          accelerator="h100", precision="bf16", node_power_w=0, pue=1)
+    assert e.central["step_time_s"] == pytest.approx(0.06129, rel=0.01)
+    assert e.central["energy_per_step_j"] == pytest.approx(6914.522 / 164, rel=0.02)
+
+
+def test_energy_grows_with_tokens_and_count_scales_wall_clock():
+    a = estimate_training(**BASE)
+    b = estimate_training(**{**BASE, "tokens": 4e11})
+    assert b.central["facility_energy_kwh"] == pytest.approx(2 * a.central["facility_energy_kwh"])
+    c = estimate_training(**{**BASE, "count": 128})
+    assert c.central["wall_clock_hours"] == pytest.approx(a.central["wall_clock_hours"] / 2)
+    assert c.central["peak_power_kw"] == pytest.approx(2 * a.central["peak_power_kw"])
+
+
+def test_pue_scales_facility_energy_only():
+    a = estimate_training(**BASE, pue=1.1)
+    b = estimate_training(**BASE, pue=1.5)
+    assert b.central["it_energy_kwh"] == pytest.approx(a.central["it_energy_kwh"])
+    assert b.central["facility_energy_kwh"] / a.central["facility_energy_kwh"] == pytest.approx(1.5 / 1.1)
+    assert b.central["emissions_kg"] / a.central["emissions_kg"] == pytest.approx(1.5 / 1.1)
+
+
+def test_unit_conversions():
+    e = estimate_training(**BASE)
+    c = e.central
+    assert c["facility_energy_kwh"] * data.region("us-va").intensity_g_per_kwh / 1000 == pytest.approx(c["emissions_kg"])
+    assert c["accelerator_hours"] / 64 == pytest.approx(c["wall_clock_hours"])
+    assert c["accelerator_energy_kwh"] == pytest.approx(c["accelerator_hours"] * c["accelerator_power_w"] / 1000)
+    assert c["electricity_cost_usd"] == pytest.approx(c["facility_energy_kwh"] * 0.0892)
+
+
+def test_power_is_load_dependent_not_tdp():
+    e = estimate_training(**BASE)
+    acc = data.accelerator("h100")
+    assert acc.idle_w < e.central["accelerator_power_w"] < acc.tdp_w
+
+
+def test_low_le_central_le_high_for_every_output():
+    e = estimate_training(**BASE)
+    for k in OUTPUT_KEYS:
+        if e.central[k] is None:
+            continue
+        assert e.low[k] <= e.central[k] * (1 + 1e-12) and e.central[k] <= e.high[k] * (1 + 1e-12), k
+
+
+@given(params=st.floats(1e6, 1e12), tokens=st.floats(1e6, 1e14), count=st.integers(1, 4096),
+       acc=st.sampled_from(["h100-sxm", "a100-sxm4-80gb", "h200-sxm", "l40s", "l4"]),
+       region=st.sampled_from(["us-va", "us-ca", "de", "se", "sg", "in", "gcp:us-central1", "aws:us-east-1"]))
+def test_property_bounds_and_monotonic_in_tokens(params, tokens, count, acc, region):
+    df = pd.DataFrame({"params": [params, params], "tokens": [tokens, tokens * 2], "count": [count, count],
+                       "accelerator": [acc, acc], "region": [region, region]})
+    out = estimate_training_frame(df)
+    for k in ("facility_energy_kwh", "emissions_kg", "water_l", "accelerator_hours", "embodied_emissions_kg"):
+        assert (out[f"{k}_low"] <= out[k] * (1 + 1e-9)).all() and (out[k] <= out[f"{k}_high"] * (1 + 1e-9)).all()
+        assert out[k].iloc[1] > out[k].iloc[0]
+
+
+def test_vectorized_equals_scalar():
+    rows = [dict(params=1e9, tokens=1e11, accelerator="a100", count=8, region="se"),
+            dict(params=7e9, tokens=2e12, accelerator="h100", count=512, region="gcp:us-central1", precision="fp8"),
+            dict(params=13e9, tokens=3e11, accelerator="h200", count=64, region="de", mfu=0.45, pue=1.2)]
+    out = estimate_training_frame(pd.DataFrame(rows))
+    for i, r in enumerate(rows):
+        e = estimate_training(**r)
+        for k in OUTPUT_KEYS:
+            v = out[k].iloc[i]
+            if e.central[k] is None:
+                assert math.isnan(v)
+            else:
+                assert v == pytest.approx(e.central[k]), k
+
+
+def test_tokens_from_steps_or_epochs():
+    a = estimate_training(**{**BASE, "tokens": 8 * 1024 * 1000})
+    b = estimate_training(**{k: v for k, v in BASE.items() if k != "tokens"}, steps=1000, batch=8, seq_len=1024)
+    c = estimate_training(**{k: v for k, v in BASE.items() if k != "tokens"}, epochs=2, dataset_tokens=4 * 1024 * 1000)
+    assert a.central["facility_energy_kwh"] == pytest.approx(b.central["facility_energy_kwh"])
+    assert a.central["facility_energy_kwh"] == pytest.approx(c.central["facility_energy_kwh"])
+    assert c.central["energy_per_epoch_kwh"] == pytest.approx(c.central["facility_energy_kwh"] / 2)
+    assert b.central["steps"] == 1000
+
+
+@pytest.mark.parametrize("bad,param", [
+    (dict(params=-1), "params"), (dict(params=float("nan")), "params"), (dict(count=0), "count"),
+    (dict(mfu=1.5), "mfu"), (dict(pue=0.9), "pue"), (dict(count=2.5), "count"), (dict(params="7e9W"), "params"),
+    (dict(steps=10, batch=2, seq_len=3), "tokens"),
+])
+def test_bad_input_names_the_parameter(bad, param):
+    with pytest.raises(InputError) as e:
+        estimate_training(**{**BASE, **bad})
+    assert e.value.parameter == param
+
+
+def test_unknown_accelerator():
+    with pytest.raises(UnknownAcceleratorError):
+        estimate_training(**{**BASE, "accelerator": "h1000"})
+
+
+def test_overrides_are_marked_in_assumptions():
+    e = estimate_training(**BASE, mfu=0.5, pue=1.2)
+    assert e.assumptions["mfu"].overridden and e.assumptions["mfu"].value == 0.5
+    assert e.assumptions["pue"].overridden
+    assert not e.assumptions["intensity_g_per_kwh"].overridden
+    assert e.assumptions["intensity_g_per_kwh"].source == "dcrl_eia930_2022"
+
+
+def test_start_time_uses_the_hourly_profile():
+    night = estimate_training(**{**BASE, "region": "us-ca", "count": 4096, "tokens": 2e10}, start="2026-07-01T00:00")
+    noon = estimate_training(**{**BASE, "region": "us-ca", "count": 4096, "tokens": 2e10}, start="2026-07-01T11:00")
+    assert night.central["wall_clock_hours"] < 3
+    assert noon.central["emissions_kg"] < night.central["emissions_kg"]  # solar hours in CAISO
+    assert night.central["facility_energy_kwh"] == pytest.approx(noon.central["facility_energy_kwh"])
+
+
+def test_embodied_reproduces_bloom():
+    """BLOOM: 1,082,990 A100-hours at 3,700 kg per 8-GPU node over 6 years at 85 % -> 11.2 t."""
+    e = estimate_training(accelerator_hours=1_082_990, accelerator="a100-sxm4-80gb", region="fr")
+    assert e.central["embodied_emissions_kg"] / 1000 == pytest.approx(11.2, rel=0.02)
+
+
+def test_no_price_gives_none_not_zero():
+    e = estimate_training(**{**BASE, "region": "sg"})
+    assert e.central["electricity_cost_usd"] is None
+    assert e.central["emissions_kg"] > 0
+
+
+def test_json_contract_keys():
+    d = estimate_training(**BASE).to_dict()
+    for k in ("flops", "accelerator_hours", "wall_clock_hours", "it_energy_kwh", "facility_energy_kwh", "peak_power_kw",
+              "emissions_kg", "embodied_emissions_kg", "water_l", "electricity_cost_usd", "cloud_cost_usd", "low", "high",
+              "assumptions"):
+        assert k in d
+    assert set(d["low"]) == set(d["high"]) == set(OUTPUT_KEYS)
+
+
+def test_vectorized_rejects_bad_rows_with_the_parameter():
+    df = pd.DataFrame({"params": [1e9, -1], "tokens": [1e10, 1e10]})
+    with pytest.raises(InputError) as e:
+        estimate_training_frame(df)
+    assert e.value.parameter == "params"
+    assert np.isnan(estimate_training_frame(pd.DataFrame({"params": [1e9], "tokens": [1e9]}))["emissions_kg"].iloc[0])
