@@ -172,6 +172,16 @@ class _Take:
         return self._cache[j]
 
 
+def _factorize(values: pd.Series, default: str) -> tuple[np.ndarray, list[str]]:
+    """Codes and unique names of a text column; missing values take ``default``."""
+    codes, uniq = pd.factorize(values, sort=False, use_na_sentinel=True)
+    names = [str(u) for u in uniq]
+    if (codes < 0).any():
+        names.append(default)
+        codes = np.where(codes < 0, len(names) - 1, codes)
+    return codes, names
+
+
 def _unique_map(values: pd.Series, resolve) -> tuple[np.ndarray, list]:
     codes, uniques = pd.factorize(values, sort=False)
     return codes, [resolve(u) for u in uniques]
@@ -241,8 +251,8 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     # accelerators x precision
     acc_series = df["accelerator"] if "accelerator" in df.columns else pd.Series(["h100-sxm"] * n)
     prec_series = df["precision"] if "precision" in df.columns else pd.Series(["bf16"] * n)
-    a_codes, a_uniq = pd.factorize(acc_series.fillna("h100-sxm").astype(str), sort=False)
-    p_codes, p_uniq = pd.factorize(prec_series.fillna("bf16").astype(str), sort=False)
+    a_codes, a_uniq = _factorize(acc_series, "h100-sxm")
+    p_codes, p_uniq = _factorize(prec_series, "bf16")
     pair_codes, pair_uniq = pd.factorize(a_codes.astype(np.int64) * len(p_uniq) + p_codes, sort=False)
     codes = pair_codes
     resolved = [_resolve_acc(a_uniq[int(u) // len(p_uniq)], p_uniq[int(u) % len(p_uniq)]) for u in pair_uniq]
@@ -267,7 +277,8 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
 
     # regions
     if "region" in df.columns:
-        rcodes, rres = _unique_map(df["region"].fillna("").astype(str), _resolve_region)
+        rcodes, runiq = _factorize(df["region"], "")
+        rres = [_resolve_region(u) for u in runiq]
     else:
         rcodes, rres = np.zeros(n, dtype=int), [_resolve_region("")]
     G = np.array([[r["ci"], r["price"], r["pue"][0], r["pue"][1], r["pue"][2], r["wue"][0], r["wue"][1], r["wue"][2],
