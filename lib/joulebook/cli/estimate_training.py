@@ -80,5 +80,8 @@ def run(args) -> int:
     print("assumptions:")
     for a in est.assumptions.values():
         flag = " (given)" if a.overridden else ""
-        print(f"  {a.name} = {fmt(a.value) if not isinstance(a.value, str) else a.value} {a.unit}{flag}  <{a.source}> {a.note}")
+        note = a.note if len(a.note) <= 70 else a.note[:69] + "…"
+        value = a.value if isinstance(a.value, str) else fmt(a.value)
+        print(f"  {a.name} = {value} {a.unit}{flag}  [{a.source or '-'}] {note}".rstrip())
+    print("(--json gives every assumption in full, with its source)")
     return 0
