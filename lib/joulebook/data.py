@@ -80,6 +80,13 @@ SCHEMAS: dict[str, tuple[list[str], dict[str, tuple[float, float]]]] = {
                           "exponent_params": (0.01, 2), "exponent_tokens": (0.01, 2), "tokens_per_param_rule": (1, 1e4)}),
     "data_efficiency_claims.csv": (["claim_id", "lever", "claim", "quantity", "unit", "applies_to"],
                                    {"value_low": (0, 1e3), "value": (0, 1e3), "value_high": (0, 1e3)}),
+    "model_presets.csv": (["model_id", "name", "aliases", "params_total", "params_active", "layers", "hidden", "heads",
+                           "kv_heads", "head_dim", "intermediate", "vocab", "experts", "experts_active", "tied_embeddings"],
+                          {"params_total": (1e6, 1e13), "params_active": (1e6, 1e13), "layers": (1, 1000),
+                           "hidden": (16, 1e6), "heads": (1, 1000), "kv_heads": (1, 1000), "head_dim": (8, 1024),
+                           "intermediate": (16, 1e7), "vocab": (100, 1e7), "experts": (1, 1024), "experts_active": (1, 1024)}),
+    "inference_runtime.csv": (["name", "kind", "applies_to", "unit"],
+                              {"value_low": (0, 1e6), "value": (0, 1e6), "value_high": (0, 1e6)}),
     "measured/h100_calibration.csv": (["experiment", "seconds", "energy_j_counter"],
                                       {"seconds": (0, 1e6), "energy_j_counter": (0, 1e9), "power_w_mean": (0, 5000)}),
 }
@@ -334,8 +341,10 @@ def efficiency(accelerator_id: str, precision: str, workload: str = "train") -> 
     precision = normalise_precision(precision)
     df = table("efficiency")
     exact = df[(df["accelerator_id"] == acc.accelerator_id) & (df["precision"] == precision) & (df["workload"] == workload)]
-    if exact.empty and workload != "train":
-        exact = df[(df["accelerator_id"] == acc.accelerator_id) & (df["precision"] == precision) & (df["workload"] == "matmul")]
+    for fallback in ("matmul", "mamf"):
+        if exact.empty and workload != "train":
+            exact = df[(df["accelerator_id"] == acc.accelerator_id) & (df["precision"] == precision)
+                       & (df["workload"] == fallback)]
     if exact.empty:
         exact = df[(df["accelerator_id"] == "*") & (df["workload"] == "train")]
     r = exact.iloc[0]

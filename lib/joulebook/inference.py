@@ -1,0 +1,882 @@
+"""Inference latency, memory, power, energy, money and carbon from a roofline.
+
+For a batch of ``b`` sequences with ``s`` prompt tokens generating ``g`` tokens each,
+on ``n`` accelerators in tensor parallel::
+
+    weight bytes     = N_read x bytes(weight precision)          (+ int4 group scales; 2:4 / sparse formats)
+    KV per token     = 2 L KV hd x bytes(kv precision)
+    prefill  compute = [2 N_act b s + 2 L (H hd) s^2 b] / (n x peak(compute precision) x efficiency)
+             memory  = [weight bytes + b s KV per token] / (n x bandwidth x memory efficiency)
+    decode   compute = [2 N_act b + 4 L (H hd) c b] / (n x peak x efficiency)         c = s + g/2
+             memory  = [weight bytes / dequant + b c KV per token] / (n x bandwidth x memory efficiency)
+    step     = max(compute, memory) + L x runtime overhead per layer + 2 L all-reduces (n > 1)
+    TTFT     = prefill;  request = prefill + (g - 1) x decode step
+    power    = idle + (cap - idle) x load;  load = busy_power_fraction when compute-bound,
+               memory_bound_load_fraction when memory-bound (interpolated by compute utilisation),
+               overhead_load_fraction during launch gaps and communication
+    energy   = n x sum(power x time) [+ node power] x PUE;  per 1,000 generated tokens = / (b g) x 1000
+
+``N_read`` is what one step reads: all non-embedding weights of a dense model; for
+a mixture of experts the shared weights plus the experts the batch touches,
+``E (1 - (1 - k/E)^tokens)`` per layer, so memory traffic moves from the active
+to the total parameters as the batch grows while compute follows the active ones.
+
+Every parameter with no direct published value is a named row of
+``data/inference_runtime.csv`` (source, note, low/central/high) and can be
+overridden by giving a column (frame) or keyword (scalar) of the same name.
+Low and high combine the favourable (resp. unfavourable) end of every uncertain
+input, so low <= central <= high for times, energies and costs.
+
+The scalar API (:func:`estimate_inference`) is a one-row call of the vectorized
+one (:func:`inference_frame`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import compression, costs, data, hardware, models
+from .assumptions import Assumptions
+from .errors import InputError
+from .validate import array, number
+
+BYTES_PER_VALUE = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+RUNTIMES = ("eager", "compiled")
+
+# name -> +1 when a larger value is favourable (faster / less energy), -1 when unfavourable
+RUNTIME_PARAMETERS = {
+    "eager_overhead_ms_per_layer": -1, "compiled_overhead_ms_per_layer": -1, "memory_bandwidth_efficiency": +1,
+    "dequant_bandwidth_factor_int8": +1, "dequant_bandwidth_factor_int4": +1, "weight_only_compute_factor": +1,
+    "int4_scale_bytes_per_weight": -1, "sparse24_compute_speedup": +1, "sparse24_metadata_bytes_per_weight": -1,
+    "unstructured_sparse_index_bytes_per_weight": -1, "unstructured_sparse_compute_speedup": +1,
+    "memory_bound_load_fraction": -1, "overhead_load_fraction": -1, "tp_allreduce_latency_ms": -1,
+    "tp_link_bandwidth_gb_per_s": +1, "usable_memory_fraction": +1,
+}
+OVERRIDES = ("compute_efficiency", "overhead_ms_per_layer", "power_w", "node_power_w", "pue", "intensity_g_per_kwh",
+             "price_usd_per_kwh", "cloud_price_usd_per_gpu_hour", "busy_power_fraction")
+
+OUTPUT_KEYS = (
+    "prefill_ms", "decode_ms_per_token", "ttft_ms", "request_ms", "tokens_per_s", "decode_tokens_per_s",
+    "latency_ms_per_1k_tokens", "prefill_compute_ms", "prefill_memory_ms", "decode_compute_ms", "decode_memory_ms",
+    "overhead_ms_per_step", "communication_ms_per_decode_step", "power_w", "power_w_prefill", "power_w_decode",
+    "load_prefill", "load_decode", "energy_j_per_1k_tokens_accelerator", "energy_j_per_1k_tokens_it",
+    "energy_j_per_1k_tokens", "energy_j_per_token", "energy_kwh_per_request_batch",
+    "electricity_cost_usd_per_1k_tokens", "rental_cost_usd_per_1k_tokens", "cost_usd_per_1k_tokens",
+    "emissions_g_per_1k_tokens", "weights_gb", "kv_cache_gb", "activations_gb", "memory_gb",
+    "memory_gb_per_accelerator", "usable_memory_gb_per_accelerator", "shortfall_gb",
+)
+RANGE_KEYS = OUTPUT_KEYS  # every numeric output has _low/_high columns
+UNITS = {
+    "prefill_ms": "ms", "decode_ms_per_token": "ms per decode step (one token per sequence)", "ttft_ms": "ms",
+    "request_ms": "ms (prefill + all decode steps)", "tokens_per_s": "generated tokens/s (whole batch)",
+    "decode_tokens_per_s": "tokens/s during decode (whole batch)",
+    "latency_ms_per_1k_tokens": "ms per 1,000 generated tokens of one sequence (request time / g x 1000)",
+    "prefill_compute_ms": "ms", "prefill_memory_ms": "ms", "decode_compute_ms": "ms", "decode_memory_ms": "ms",
+    "overhead_ms_per_step": "ms", "communication_ms_per_decode_step": "ms", "power_w": "W per accelerator (request mean)",
+    "power_w_prefill": "W per accelerator", "power_w_decode": "W per accelerator", "load_prefill": "fraction",
+    "load_decode": "fraction", "energy_j_per_1k_tokens_accelerator": "J per 1,000 generated tokens (accelerators)",
+    "energy_j_per_1k_tokens_it": "J per 1,000 generated tokens (accelerators + node)",
+    "energy_j_per_1k_tokens": "J per 1,000 generated tokens (facility: IT x PUE)",
+    "energy_j_per_token": "J per generated token (facility)", "energy_kwh_per_request_batch": "kWh (facility)",
+    "electricity_cost_usd_per_1k_tokens": "USD", "rental_cost_usd_per_1k_tokens": "USD",
+    "cost_usd_per_1k_tokens": "USD (rental + electricity when both apply)", "emissions_g_per_1k_tokens": "g CO2e",
+    "weights_gb": "GB (all accelerators)", "kv_cache_gb": "GB (all accelerators)",
+    "activations_gb": "GB (all accelerators)", "memory_gb": "GB (all accelerators)",
+    "memory_gb_per_accelerator": "GB", "usable_memory_gb_per_accelerator": "GB", "shortfall_gb": "GB per accelerator",
+}
+_NUMERIC_INPUTS = ("params", "active_params", "layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate",
+                   "vocab", "experts", "experts_active", "count", "batch", "prompt_tokens", "new_tokens")
+
+
+# --------------------------------------------------------------------------- lookups
+
+def runtime_parameter(name: str) -> tuple[float, float, float, str, str, str]:
+    """(low, central, high, unit, source_id, note) of a ``data/inference_runtime.csv`` row."""
+    return models.runtime_row(name)
+
+
+def compute_efficiency(accelerator, precision: str) -> tuple[float, float, float, str, str]:
+    """(low, central, high, source_id, note): achieved fraction of dense peak for inference matmuls.
+
+    Order: a measured large-matmul row of this accelerator and precision
+    (``efficiency.csv`` workload ``matmul``, e.g. our H100 probe), then the
+    maximum achievable matmul (``mamf``), then the same for the precision with the
+    same tensor rate (bf16 <-> fp16), then the fleet-wide training MFU as a
+    labelled fallback.
+    """
+    acc = data.accelerator(accelerator)
+    p = data.normalise_precision(precision)
+    df = data.table("efficiency")
+    siblings = {"bf16": "fp16", "fp16": "bf16"}
+    for prec in (p, siblings.get(p)):
+        if prec is None:
+            continue
+        for workload in ("matmul", "mamf"):
+            hit = df[(df["accelerator_id"] == acc.accelerator_id) & (df["precision"] == prec) &
+                     (df["workload"] == workload)]
+            if not hit.empty:
+                r = hit.iloc[0]
+                note = f"{workload} row for {acc.accelerator_id} {prec}" + ("" if prec == p else f" (used for {p}: same tensor rate)")
+                return float(r["efficiency_low"]), float(r["efficiency"]), float(r["efficiency_high"]), r["source_id"], note
+    r = df[(df["accelerator_id"] == "*") & (df["workload"] == "train")].iloc[0]
+    return (float(r["efficiency_low"]), float(r["efficiency"]), float(r["efficiency_high"]), r["source_id"],
+            f"no matmul measurement for {acc.accelerator_id} {p}: fleet training MFU used as a conservative fallback")
+
+
+def achieved_tflops(accelerator, precision: str) -> float:
+    """Dense peak x central matmul efficiency: the compute rate a large, compute-bound matmul reaches."""
+    acc = data.accelerator(accelerator)
+    return acc.peak(precision) * compute_efficiency(acc, precision)[1]
+
+
+def weight_bytes_per_value(precision: str, scale_bytes_int4: float | None = None) -> float:
+    """Bytes one stored weight takes (int4 adds its group scales)."""
+    p = data.normalise_precision(precision)
+    b = BYTES_PER_VALUE[p]
+    if p == "int4":
+        b += runtime_parameter("int4_scale_bytes_per_weight")[1] if scale_bytes_int4 is None else scale_bytes_int4
+    return b
+
+
+# --------------------------------------------------------------------------- vectorized core
+
+def _col(df: pd.DataFrame, name: str, n: int, default=np.nan) -> np.ndarray:
+    if name in df.columns:
+        raw = df[name]
+        if not pd.api.types.is_numeric_dtype(raw.dtype):
+            vals = pd.to_numeric(raw, errors="coerce")
+            text = raw.notna() & vals.isna() & (raw.astype(str).str.strip() != "")
+            if text.any():
+                raise InputError(name, f"expected a plain number (units are in the parameter name), got {raw[text].iloc[0]!r}")
+            a = vals.to_numpy(dtype=float)
+        else:
+            a = raw.to_numpy(dtype=float)
+        if default is not None and not (isinstance(default, float) and math.isnan(default)):
+            a = np.where(np.isnan(a), default, a)
+        return a
+    return np.full(n, default, dtype=float)
+
+
+def _text(df: pd.DataFrame, name: str, n: int, default: str = "") -> np.ndarray:
+    if name not in df.columns:
+        return np.full(n, default, dtype=object)
+    s = df[name].astype(object).where(df[name].notna(), default).astype(str)
+    s = s.where(s.str.strip() != "", default)
+    return s.to_numpy(dtype=object)
+
+
+def _whole(name: str, a: np.ndarray, minimum: float = 1.0) -> None:
+    array(name, a, minimum=minimum)
+    frac = a != np.floor(a)
+    if frac.any():
+        i = int(np.flatnonzero(frac)[0])
+        raise InputError(name, f"must be a whole number (row {i} is {a[i]:g})")
+
+
+def _describe(df: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+    """Model shape and number formats per row, techniques applied."""
+    model_names = _text(df, "model", n)
+    has_model = model_names != ""
+    arr: dict[str, np.ndarray] = {}
+    shape_fields = ("params_total", "params_active", "layers", "hidden", "heads", "kv_heads", "head_dim",
+                    "intermediate", "vocab", "experts", "experts_active")
+    for f in shape_fields:
+        arr[f] = np.full(n, np.nan)
+    arr["tied_embeddings"] = np.zeros(n, dtype=bool)
+    arr["model_id"] = np.full(n, "custom", dtype=object)
+    if has_model.any():
+        codes, uniques = pd.factorize(pd.Series(model_names[has_model]))
+        specs = [models.model(u) for u in uniques]
+        idx = np.flatnonzero(has_model)
+        for f in shape_fields:
+            arr[f][idx] = np.array([getattr(s, f) for s in specs], dtype=float)[codes]
+        arr["tied_embeddings"][idx] = np.array([s.tied_embeddings for s in specs], dtype=bool)[codes]
+        arr["model_id"][idx] = np.array([s.model_id for s in specs], dtype=object)[codes]
+    custom = ~has_model
+    if custom.any():
+        if "params" not in df.columns or np.isnan(_col(df, "params", n)[custom]).any():
+            raise InputError("model", "give a preset model name or params (with any known architecture numbers)")
+        sub = {k: _col(df, k, n)[custom] for k in ("params", "active_params", "layers", "hidden", "heads", "kv_heads",
+                                                     "head_dim", "intermediate", "vocab", "experts", "experts_active")}
+        tied = _col(df, "tied_embeddings", n, 0.0)[custom] if "tied_embeddings" in df.columns else None
+        s = models.shape_arrays(sub["params"], layers=sub["layers"], hidden=sub["hidden"], heads=sub["heads"],
+                                kv_heads=sub["kv_heads"], head_dim=sub["head_dim"], intermediate=sub["intermediate"],
+                                vocab=sub["vocab"], experts=sub["experts"], experts_active=sub["experts_active"],
+                                tied_embeddings=tied, active_params=sub["active_params"])
+        for f in shape_fields:
+            arr[f][custom] = s[f]
+        arr["tied_embeddings"][custom] = s["tied_embeddings"]
+    base = _text(df, "precision", n, "bf16")
+    pcodes, puniq = pd.factorize(pd.Series(base))
+    base = np.array([data.normalise_precision(p) for p in puniq], dtype=object)[pcodes]
+    for col in ("weight_precision", "activation_precision", "kv_precision"):
+        given = _text(df, col, n)
+        out = base.copy()
+        m = given != ""
+        if m.any():
+            gc, gu = pd.factorize(pd.Series(given[m]))
+            out[m] = np.array([data.normalise_precision(p) for p in gu], dtype=object)[gc]
+        arr[col] = out
+    arr["weight_only"] = _col(df, "weight_only", n, 0.0) > 0.5 if "weight_only" in df.columns else np.zeros(n, bool)
+    arr["sparse_24"] = np.zeros(n, dtype=bool)
+    arr["prune_sparsity"] = np.zeros(n)
+    arr["sparse_kernels"] = np.zeros(n, dtype=bool)
+    tech = _text(df, "technique", n)
+    if (tech != "").any():
+        tcodes, tuniq = pd.factorize(pd.Series(tech))
+        for j, t in enumerate(tuniq):
+            parsed = compression.parse_technique(t)
+            if parsed:
+                compression.apply_to_arrays(arr, tcodes == j, parsed)
+    wo = arr["weight_only"]
+    bad = wo & ~np.isin(arr["weight_precision"], compression.WEIGHT_ONLY_PRECISIONS)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("weight_precision", f"weight-only kernels are modelled for int8 and int4, not "
+                                             f"{arr['weight_precision'][i]} (row {i})")
+    bad = ~wo & (arr["weight_precision"] == "int4")
+    if bad.any():
+        raise InputError("weight_precision", "int4 weights need weight-only kernels (technique int4-weight-only)")
+    bad = ~wo & (arr["weight_precision"] != arr["activation_precision"])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("activation_precision", f"weights in {arr['weight_precision'][i]} with activations in "
+                                                 f"{arr['activation_precision'][i]} need weight-only kernels "
+                                                 f"(weight_only=True or an *-weight-only technique; row {i})")
+    arr["compute_precision"] = np.where(wo, arr["activation_precision"], arr["weight_precision"])
+    return arr
+
+
+def _resolve_acc(acc_id: str, prec: str) -> dict[str, Any]:
+    acc = data.accelerator(acc_id)
+    try:
+        peak = acc.peak(prec)
+    except InputError:
+        raise InputError("precision", f"{prec} compute is not supported by {acc.accelerator_id} "
+                                      f"(supported: {', '.join(acc.precisions)})") from None
+    lo, mid, hi, src, _ = compute_efficiency(acc, prec)
+    if math.isnan(acc.tdp_w):
+        idle = float("nan")
+        node = (float("nan"),) * 3
+    else:
+        idle = hardware.idle_power_w(acc)[0]
+        node = tuple(hardware.node_power_w(acc, w) for w in ("low", "central", "high"))
+    cp = costs.cloud_price(acc)
+    cloud = cp.as_tuple() if cp else (float("nan"),) * 3
+    return {"peak": peak, "eff": (lo, mid, hi), "bw": acc.memory_bandwidth_tb_per_s, "mem": acc.memory_gb,
+            "tdp": acc.tdp_w, "idle": idle, "node": node, "cloud": cloud}
+
+
+def _resolve_region(name: str) -> dict[str, Any]:
+    if not name:
+        ops = data.table("operator_defaults").set_index("operator").loc["industry"]
+        return {"ci": float("nan"), "price": float("nan"),
+                "pue": (float(ops["pue_low"]), float(ops["pue"]), float(ops["pue_high"]))}
+    r = data.region(name)
+    return {"ci": r.intensity_g_per_kwh, "price": r.price_usd_per_kwh if r.price_usd_per_kwh is not None else float("nan"),
+            "pue": r.pue}
+
+
+def _pick(row: tuple[float, float, float], sign: int, case: str) -> float:
+    lo, mid, hi = row
+    if case == "central":
+        return mid
+    fav = hi if sign > 0 else lo
+    unfav = lo if sign > 0 else hi
+    return fav if case == "low" else unfav
+
+
+def _touched(E: np.ndarray, k: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Expected experts per layer that ``tokens`` routed tokens touch: E (1 - (1 - k/E)^tokens); 0 for dense models."""
+    with np.errstate(invalid="ignore"):
+        return np.where(E > 1, E * (1.0 - np.power(1.0 - k / np.maximum(E, 1.0), tokens)), 0.0)
+
+
+def _comm_ms(tokens, d, act_bytes, count, layers, latency_ms, link_b_per_s) -> np.ndarray:
+    """Tensor-parallel time per step: 2 all-reduces per layer, latency + ring volume 2 (n-1)/n x message."""
+    msg = tokens * d * act_bytes
+    per = latency_ms + msg * 2.0 * (count - 1.0) / count / link_b_per_s * 1e3
+    return np.where(count > 1, 2.0 * layers * per, 0.0)
+
+
+def _load(tc, tm, total, busy_load_max, mem_load, gap_load) -> np.ndarray:
+    """Share of the idle-to-cap power range over a step.
+
+    While busy (max of compute and memory time) the load runs from
+    ``mem_load`` (tensor cores idle, HBM saturated) to ``busy_load_max``
+    (compute-bound), linear in compute utilisation tc / busy; launch gaps and
+    communication draw ``gap_load``.
+    """
+    busy = np.maximum(tc, tm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(busy > 0, tc / busy, 0.0)
+        busy_load = mem_load + (busy_load_max - mem_load) * u
+        return np.clip((busy * busy_load + (total - busy) * gap_load) / total, 0.0, 1.0)
+
+
+def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Vectorized inference estimate: one row per scenario.
+
+    Input columns (missing or NaN = default): ``model`` (preset name) or ``params``
+    [+ ``active_params``, ``layers``, ``hidden``, ``heads``, ``kv_heads``, ``head_dim``,
+    ``intermediate``, ``vocab``, ``experts``, ``experts_active``]; ``technique``;
+    ``accelerator`` (h100-sxm); ``count`` (1); ``precision`` (bf16) and optionally
+    ``weight_precision``, ``activation_precision``, ``kv_precision``, ``weight_only``;
+    ``batch`` (1); ``prompt_tokens`` (128); ``new_tokens`` (128); ``runtime``
+    (compiled); ``region``; overrides: any ``data/inference_runtime.csv`` parameter
+    name, ``compute_efficiency``, ``overhead_ms_per_layer``, ``busy_power_fraction``,
+    ``power_w`` (mean accelerator power: skips the power model), ``node_power_w``,
+    ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``, ``cloud_price_usd_per_gpu_hour``.
+
+    Output: the input columns plus the resolved description (``model_id``,
+    ``params_total``, ..., ``compute_precision``), ``bound_prefill``,
+    ``bound_decode``, ``fits_in_memory`` and ``<key>``, ``<key>_low``, ``<key>_high``
+    for every key in :data:`OUTPUT_KEYS`.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError("scenarios", "expected a pandas DataFrame")
+    n = len(df)
+    out = df.copy()
+    if n == 0:
+        return out
+    for name in _NUMERIC_INPUTS + OVERRIDES + tuple(RUNTIME_PARAMETERS):
+        if name in df.columns:
+            a = _col(df, name, n)
+            g = ~np.isnan(a)
+            if g.any():
+                array(name, a[g], minimum=0.0)
+    count = _col(df, "count", n, 1.0)
+    batch = _col(df, "batch", n, 1.0)
+    s = _col(df, "prompt_tokens", n, 128.0)
+    g_new = _col(df, "new_tokens", n, 128.0)
+    _whole("count", count)
+    _whole("batch", batch)
+    _whole("prompt_tokens", s)
+    _whole("new_tokens", g_new)
+    for nm in ("compute_efficiency", "memory_bandwidth_efficiency", "busy_power_fraction", "usable_memory_fraction",
+               "memory_bound_load_fraction", "overhead_load_fraction", "weight_only_compute_factor",
+               "dequant_bandwidth_factor_int8", "dequant_bandwidth_factor_int4"):
+        if nm in df.columns:
+            a = _col(df, nm, n)
+            if (~np.isnan(a) & ((a > 1) | (a <= 0) & (nm not in ("memory_bound_load_fraction", "overhead_load_fraction")))).any():
+                raise InputError(nm, "must be a fraction in (0, 1]")
+    pue_in = _col(df, "pue", n)
+    if (~np.isnan(pue_in) & ((pue_in < 1) | (pue_in > 3))).any():
+        raise InputError("pue", "must be between 1 and 3")
+
+    d_ = _describe(df, n)
+    L, d, H, KV, hd = d_["layers"], d_["hidden"], d_["heads"], d_["kv_heads"], d_["head_dim"]
+    bad = np.mod(H, count) != 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("count", f"tensor parallelism splits the {H[i]:g} attention heads over {count[i]:g} "
+                                  f"accelerators: not a whole number per accelerator (row {i})")
+
+    # accelerators x compute precision
+    acc_names = _text(df, "accelerator", n, "h100-sxm")
+    acodes, auniq = pd.factorize(pd.Series(acc_names).str.lower())
+    acc_ids = np.array([data.accelerator(a).accelerator_id for a in auniq], dtype=object)[acodes]
+    pair = pd.Series(acc_ids.astype(str)) + "|" + pd.Series(d_["compute_precision"].astype(str))
+    codes, uniq = pd.factorize(pair)
+    res = [_resolve_acc(*u.split("|", 1)) for u in uniq]
+    A = np.array([[r["peak"], *r["eff"], r["bw"], r["mem"], r["tdp"], r["idle"], *r["node"], *r["cloud"]]
+                  for r in res], dtype=float)[codes]
+    peak, eff_rows, bw, mem_gb, tdp, idle = A[:, 0], (A[:, 1], A[:, 2], A[:, 3]), A[:, 4], A[:, 5], A[:, 6], A[:, 7]
+    node_rows, cloud_rows = (A[:, 8], A[:, 9], A[:, 10]), (A[:, 11], A[:, 12], A[:, 13])
+    if np.isnan(bw).any():
+        i = int(np.flatnonzero(np.isnan(bw))[0])
+        raise InputError("accelerator", f"{acc_ids[i]} has no memory bandwidth in the data set: cannot run the roofline")
+    if np.isnan(mem_gb).any():
+        i = int(np.flatnonzero(np.isnan(mem_gb))[0])
+        raise InputError("accelerator", f"{acc_ids[i]} has no memory size in the data set")
+
+    # runtime
+    runtime = _text(df, "runtime", n, "compiled")
+    rt = pd.Series(runtime).str.lower()
+    bad = ~rt.isin(RUNTIMES)
+    if bad.any():
+        raise InputError("runtime", f"unknown runtime {runtime[int(np.flatnonzero(bad.to_numpy())[0])]!r} "
+                                    f"(one of {', '.join(RUNTIMES)})")
+    eager = (rt == "eager").to_numpy()
+
+    # regions
+    rnames = _text(df, "region", n)
+    rcodes, runiq = pd.factorize(pd.Series(rnames))
+    rres = [_resolve_region(u) for u in runiq]
+    G = np.array([[r["ci"], r["price"], *r["pue"]] for r in rres], dtype=float)[rcodes]
+    ci = np.where(np.isnan(_col(df, "intensity_g_per_kwh", n)), G[:, 0], _col(df, "intensity_g_per_kwh", n))
+    price = np.where(np.isnan(_col(df, "price_usd_per_kwh", n)), G[:, 1], _col(df, "price_usd_per_kwh", n))
+
+    rp = {name: runtime_parameter(name)[:3] for name in RUNTIME_PARAMETERS}
+    busy_rows = tuple(hardware.busy_power_fraction(w) for w in ("low", "central", "high"))
+
+    def param(name: str, case: str) -> np.ndarray:
+        v = np.full(n, _pick(rp[name], RUNTIME_PARAMETERS[name], case))
+        if name in df.columns:
+            o = _col(df, name, n)
+            v = np.where(np.isnan(o), v, o)
+        return v
+
+    def given(name: str, default: np.ndarray) -> np.ndarray:
+        if name in df.columns:
+            o = _col(df, name, n)
+            return np.where(np.isnan(o), default, o)
+        return default
+
+    # ---- shape-derived counts (case independent)
+    V = np.nan_to_num(d_["vocab"])
+    tied = d_["tied_embeddings"]
+    E, k = d_["experts"], d_["experts_active"]
+    N_tot, N_act = d_["params_total"], d_["params_active"]
+    lm = V * d  # output projection (read every step)
+    emb_in = np.where(tied, 0.0, V * d)  # input table of an untied model: only b rows are gathered
+    expert_total = np.where(E > 1, L * E * 3.0 * d * d_["intermediate"], 0.0)
+    per_expert = np.where(E > 1, expert_total / E, 0.0)
+    shared_read = N_tot - expert_total - emb_in  # non-expert weights read every step (incl. lm head)
+    linear_shared = np.maximum(shared_read - lm, 0.0)
+    act_compute = N_act - emb_in  # weights each token multiplies (incl. lm head)
+
+    dec_tokens = batch
+    pre_tokens = batch * s
+    c_dec = s + g_new / 2.0
+    attn_dim = H * hd
+    kv_rep = np.maximum(1.0, count / KV)  # KV heads replicated when fewer than accelerators
+    ab = pd.Series(d_["activation_precision"]).map(BYTES_PER_VALUE).to_numpy(dtype=float)
+    kvb = pd.Series(d_["kv_precision"]).map(BYTES_PER_VALUE).to_numpy(dtype=float)
+    wb_raw = pd.Series(d_["weight_precision"]).map(BYTES_PER_VALUE).to_numpy(dtype=float)
+    is_int4 = d_["weight_precision"] == "int4"
+    is_int8_wo = d_["weight_only"] & (d_["weight_precision"] == "int8")
+    is_int4_wo = d_["weight_only"] & is_int4
+    kv_per_token = 2.0 * L * KV * hd * kvb
+    s24, prune, kern = d_["sparse_24"], d_["prune_sparsity"], d_["sparse_kernels"]
+    allreduce_bytes = np.maximum(ab, 2.0)  # all-reduces run in at least 16-bit
+
+    results: dict[str, dict[str, np.ndarray]] = {}
+    bound_p = bound_d = None
+    fits = None
+    for case in ("low", "central", "high"):
+        wb = wb_raw + np.where(is_int4, param("int4_scale_bytes_per_weight", case), 0.0)
+        wbl = np.where(s24, wb * 0.5 + param("sparse24_metadata_bytes_per_weight", case),
+                       np.where((prune > 0) & kern, wb * (1.0 - prune) + param("unstructured_sparse_index_bytes_per_weight", case),
+                                wb))
+        sp = np.where(s24, param("sparse24_compute_speedup", case),
+                      np.where((prune > 0) & kern, param("unstructured_sparse_compute_speedup", case), 1.0))
+        eff_c = given("compute_efficiency", _pick(eff_rows, +1, case))
+        wo_f = np.where(d_["weight_only"], param("weight_only_compute_factor", case), 1.0)
+        rate = peak * 1e12 * eff_c * count  # FLOP/s across the group
+        mem_eff = param("memory_bandwidth_efficiency", case)
+        bw_eff = bw * 1e12 * mem_eff * count  # B/s across the group
+        deq = np.where(is_int8_wo, param("dequant_bandwidth_factor_int8", case),
+                       np.where(is_int4_wo, param("dequant_bandwidth_factor_int4", case), 1.0))
+        ovh_layer = np.where(eager, param("eager_overhead_ms_per_layer", case), param("compiled_overhead_ms_per_layer", case))
+        ovh_layer = given("overhead_ms_per_layer", ovh_layer)
+        ovh = L * ovh_layer  # ms per step
+        lat = param("tp_allreduce_latency_ms", case)
+        link = param("tp_link_bandwidth_gb_per_s", case) * 1e9
+
+        # prefill
+        lin_p = 2.0 * (act_compute - lm) * pre_tokens
+        lm_p = 2.0 * lm * batch  # logits of the last position only
+        att_p = 2.0 * L * attn_dim * s * s * batch
+        tc_p = ((lin_p / sp + lm_p) / (rate * wo_f) + att_p / rate) * 1e3
+        w_read_p = (linear_shared + per_expert * _touched(E, k, pre_tokens)) * wbl + lm * wb
+        tm_p = (w_read_p / (bw_eff * deq) + pre_tokens * kv_per_token * kv_rep / bw_eff) * 1e3
+        comm_p = _comm_ms(pre_tokens, d, allreduce_bytes, count, L, lat, link)
+        t_p = np.maximum(tc_p, tm_p) + ovh + comm_p
+        # decode (one step = one token for each of the b sequences)
+        lin_d = 2.0 * (act_compute - lm) * dec_tokens
+        lm_d = 2.0 * lm * dec_tokens
+        att_d = 4.0 * L * attn_dim * c_dec * dec_tokens
+        tc_d = ((lin_d / sp + lm_d) / (rate * wo_f) + att_d / rate) * 1e3
+        w_read_d = (linear_shared + per_expert * _touched(E, k, dec_tokens)) * wbl + lm * wb
+        tm_d = (w_read_d / (bw_eff * deq) + dec_tokens * c_dec * kv_per_token * kv_rep / bw_eff) * 1e3
+        comm_d = _comm_ms(dec_tokens, d, allreduce_bytes, count, L, lat, link)
+        t_d = np.maximum(tc_d, tm_d) + ovh + comm_d
+        request_ms = t_p + (g_new - 1.0) * t_d
+
+        # power
+        busy_hi = given("busy_power_fraction", np.full(n, _pick(busy_rows, -1, case)))
+        mem_load = param("memory_bound_load_fraction", case)
+        gap_load = param("overhead_load_fraction", case)
+
+        ld_p = _load(tc_p, tm_p, t_p, busy_hi, mem_load, gap_load)
+        ld_d = _load(tc_d, tm_d, t_d, busy_hi, mem_load, gap_load)
+        p_p = idle + (tdp - idle) * ld_p
+        p_d = idle + (tdp - idle) * ld_d
+        pw_in = _col(df, "power_w", n)
+        p_p = np.where(np.isnan(pw_in), p_p, pw_in)
+        p_d = np.where(np.isnan(pw_in), p_d, pw_in)
+        acc_j = count * (p_p * t_p + p_d * t_d * (g_new - 1.0)) / 1e3
+        node_w = given("node_power_w", _pick(node_rows, -1, case))
+        it_j = acc_j + count * node_w * request_ms / 1e3
+        pue = given("pue", _pick((G[:, 2], G[:, 3], G[:, 4]), -1, case))
+        fac_j = it_j * pue
+        tokens_out = batch * g_new
+        per_k = 1000.0 / tokens_out
+        fac_kwh_k = fac_j * per_k / 3.6e6
+        cloud = given("cloud_price_usd_per_gpu_hour", _pick(cloud_rows, -1, case))
+        rental = count * (request_ms / 3.6e6) * cloud * per_k
+        elec = fac_kwh_k * price
+        cost = np.where(np.isnan(rental), elec, rental + np.nan_to_num(elec))
+
+        # memory
+        emb_tables = V * d * np.where(tied, 1.0, 2.0)
+        linear_all = np.maximum(N_tot - emb_tables, 0.0)
+        weights_gb = (linear_all * wbl + emb_tables * wb) / 1e9
+        kv_gb = batch * (s + g_new) * kv_per_token * kv_rep / 1e9
+        ffn_act = d_["intermediate"] * np.where(E > 1, k, 1.0)
+        act_gb_acc = (pre_tokens * (4.0 * d + 2.0 * ffn_act / count) * ab + batch * V * 4.0) / 1e9
+        mem_acc = (weights_gb + kv_gb) / count + act_gb_acc
+        usable = mem_gb * param("usable_memory_fraction", case)
+        shortfall = np.maximum(0.0, mem_acc - usable)
+
+        results[case] = {
+            "prefill_ms": t_p, "decode_ms_per_token": t_d, "ttft_ms": t_p, "request_ms": request_ms,
+            "tokens_per_s": tokens_out / (request_ms / 1e3), "decode_tokens_per_s": batch / (t_d / 1e3),
+            "latency_ms_per_1k_tokens": request_ms / g_new * 1000.0,
+            "prefill_compute_ms": tc_p, "prefill_memory_ms": tm_p, "decode_compute_ms": tc_d, "decode_memory_ms": tm_d,
+            "overhead_ms_per_step": ovh, "communication_ms_per_decode_step": comm_d,
+            "power_w": acc_j / count / (request_ms / 1e3), "power_w_prefill": p_p, "power_w_decode": p_d,
+            "load_prefill": ld_p, "load_decode": ld_d,
+            "energy_j_per_1k_tokens_accelerator": acc_j * per_k, "energy_j_per_1k_tokens_it": it_j * per_k,
+            "energy_j_per_1k_tokens": fac_j * per_k, "energy_j_per_token": fac_j / tokens_out,
+            "energy_kwh_per_request_batch": fac_j / 3.6e6,
+            "electricity_cost_usd_per_1k_tokens": elec, "rental_cost_usd_per_1k_tokens": rental,
+            "cost_usd_per_1k_tokens": cost, "emissions_g_per_1k_tokens": fac_kwh_k * ci,
+            "weights_gb": weights_gb, "kv_cache_gb": kv_gb, "activations_gb": act_gb_acc * count, "memory_gb":
+                weights_gb + kv_gb + act_gb_acc * count, "memory_gb_per_accelerator": mem_acc,
+            "usable_memory_gb_per_accelerator": usable, "shortfall_gb": shortfall,
+        }
+        if case == "central":
+            bound_p = np.where(tc_p >= tm_p, "compute", "memory")
+            bound_d = np.where(tc_d >= tm_d, "compute", "memory")
+            fits = shortfall <= 0.0
+
+    cols: dict[str, Any] = {}
+    for f in ("model_id", "params_total", "params_active", "layers", "hidden", "heads", "kv_heads", "head_dim",
+              "intermediate", "vocab", "experts", "experts_active", "weight_precision", "activation_precision",
+              "kv_precision", "compute_precision", "weight_only", "sparse_24", "prune_sparsity", "sparse_kernels"):
+        cols[f] = d_[f]  # the resolved description (a technique may change what was given)
+    cols["accelerator_id"] = acc_ids
+    cols["bound_prefill"] = bound_p
+    cols["bound_decode"] = bound_d
+    cols["fits_in_memory"] = fits
+    for key in OUTPUT_KEYS:
+        cols[key] = results["central"][key]
+        cols[f"{key}_low"] = np.minimum(results["low"][key], results["high"][key])
+        cols[f"{key}_high"] = np.maximum(results["low"][key], results["high"][key])
+    out = pd.concat([out.drop(columns=[c for c in cols if c in out.columns]),
+                     pd.DataFrame(cols, index=out.index)], axis=1)
+    return out
+
+
+def validation_frame() -> pd.DataFrame:
+    """Published decode speeds next to what the model computes for the same scenario (one vectorized call).
+
+    Rows are the ``kind = validation`` rows of ``data/inference_runtime.csv``:
+    ``role = calibration`` rows were used to fit a parameter (they check the fit),
+    ``role = validation`` rows were not (they test the model).
+    """
+    df = data.table("inference_runtime")
+    df = df[df["kind"] == "validation"].reset_index(drop=True)
+    scen = []
+    for spec in df["applies_to"]:
+        row: dict[str, Any] = {}
+        for part in str(spec).split(";"):
+            k, _, v = part.partition("=")
+            row[k.strip()] = v.strip()
+        scen.append(row)
+    sc = pd.DataFrame(scen)
+    roles = sc.pop("role")
+    for c in sc.columns:
+        if c not in ("model", "accelerator", "technique", "runtime"):
+            sc[c] = pd.to_numeric(sc[c].replace("", np.nan), errors="coerce")
+    sc["new_tokens"] = 200
+    res = inference_frame(sc)
+    measured = pd.to_numeric(df["value"]).to_numpy()
+    modelled = 1000.0 / res["decode_ms_per_token"].to_numpy()
+    return pd.DataFrame({
+        "case": df["name"].str.replace("validation_", "", regex=False), "role": roles, "model": sc["model"],
+        "accelerator": sc["accelerator"], "count": sc["count"].astype(int),
+        "technique": sc["technique"].replace("", "baseline"), "runtime": sc["runtime"],
+        "measured_tokens_per_s": measured, "modelled_tokens_per_s": modelled,
+        "modelled_low": 1000.0 / res["decode_ms_per_token_high"].to_numpy(),
+        "modelled_high": 1000.0 / res["decode_ms_per_token_low"].to_numpy(),
+        "error_pct": (modelled / measured - 1.0) * 100.0, "source_id": df["source_id"]})
+
+
+# --------------------------------------------------------------------------- scalar API
+
+@dataclass
+class InferenceEstimate:
+    """One scenario: central/low/high outputs, phase bounds, memory fit, accuracy evidence and assumptions."""
+
+    central: dict[str, float | None]
+    low: dict[str, float | None]
+    high: dict[str, float | None]
+    bound: dict[str, str]
+    fits_in_memory: bool
+    model: models.ModelSpec
+    inputs: dict[str, Any]
+    resolved: dict[str, Any]
+    accuracy: list[dict[str, Any]]
+    assumptions: Assumptions
+    region: data.Region | None = None
+    source_ids: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str):
+        return self.central[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.central
+        out: dict[str, Any] = {
+            "model": self.resolved["model"], "technique": self.resolved["technique"],
+            "accelerator": self.resolved["accelerator"], "count": self.inputs["count"],
+            "precision": {k: self.resolved[k] for k in ("weight_precision", "activation_precision", "kv_precision",
+                                                         "compute_precision", "weight_only")},
+            "batch": self.inputs["batch"], "prompt_tokens": self.inputs["prompt_tokens"],
+            "new_tokens": self.inputs["new_tokens"], "runtime": self.inputs["runtime"],
+            "region": self.region.region_id if self.region else None,
+            "prefill_ms": c["prefill_ms"], "decode_ms_per_token": c["decode_ms_per_token"], "ttft_ms": c["ttft_ms"],
+            "request_ms": c["request_ms"], "tokens_per_s": c["tokens_per_s"],
+            "decode_tokens_per_s": c["decode_tokens_per_s"], "latency_ms_per_1k_tokens": c["latency_ms_per_1k_tokens"],
+            "memory_gb": {"weights": c["weights_gb"], "kv_cache": c["kv_cache_gb"], "activations": c["activations_gb"],
+                          "total": c["memory_gb"], "per_accelerator": c["memory_gb_per_accelerator"],
+                          "usable_per_accelerator": c["usable_memory_gb_per_accelerator"]},
+            "fits_in_memory": self.fits_in_memory, "shortfall_gb": c["shortfall_gb"],
+            "power_w": c["power_w"], "power_w_by_phase": {"prefill": c["power_w_prefill"], "decode": c["power_w_decode"]},
+            "energy_j_per_1k_tokens": {"accelerator": c["energy_j_per_1k_tokens_accelerator"],
+                                       "it": c["energy_j_per_1k_tokens_it"], "facility": c["energy_j_per_1k_tokens"]},
+            "cost_usd_per_1k_tokens": {"electricity": c["electricity_cost_usd_per_1k_tokens"],
+                                       "rental": c["rental_cost_usd_per_1k_tokens"], "total": c["cost_usd_per_1k_tokens"]},
+            "emissions_g_per_1k_tokens": c["emissions_g_per_1k_tokens"],
+            "bound": dict(self.bound),
+            "accuracy": self.accuracy if self.accuracy else "no data",
+            "time_breakdown_ms": {"prefill_compute": c["prefill_compute_ms"], "prefill_memory": c["prefill_memory_ms"],
+                                  "decode_compute": c["decode_compute_ms"], "decode_memory": c["decode_memory_ms"],
+                                  "overhead_per_step": c["overhead_ms_per_step"],
+                                  "communication_per_decode_step": c["communication_ms_per_decode_step"]},
+            "low": dict(self.low), "high": dict(self.high), "units": dict(UNITS),
+            "assumptions": self.assumptions.to_list(), "sources": list(self.source_ids),
+        }
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        """low/central/high side by side, one row per output."""
+        return pd.DataFrame({"output": list(OUTPUT_KEYS), "unit": [UNITS[k] for k in OUTPUT_KEYS],
+                             "low": [self.low[k] for k in OUTPUT_KEYS], "central": [self.central[k] for k in OUTPUT_KEYS],
+                             "high": [self.high[k] for k in OUTPUT_KEYS]})
+
+
+def _clean(v):
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def estimate_inference(
+    *, model: str | None = None, params: float | None = None, active_params: float | None = None,
+    layers: int | None = None, hidden: int | None = None, heads: int | None = None, kv_heads: int | None = None,
+    head_dim: int | None = None, intermediate: float | None = None, vocab: int | None = None,
+    experts: int | None = None, experts_active: int | None = None, accelerator: str = "h100-sxm", count: int = 1,
+    precision: str = "bf16", weight_precision: str | None = None, activation_precision: str | None = None,
+    kv_precision: str | None = None, batch: int = 1, prompt_tokens: int = 128, new_tokens: int = 128,
+    runtime: str = "compiled", technique: str | list[str] | None = None, region: str | None = None,
+    overrides: Mapping[str, float] | None = None, **more_overrides: float,
+) -> InferenceEstimate:
+    """Estimate one inference scenario (see the module docstring for the equations).
+
+    ``technique``: a string (``"fp8"``, ``"int4-weight-only+sparse-2:4"``) or a
+    list of them (combined). ``overrides`` / keyword arguments: any parameter of
+    ``data/inference_runtime.csv`` or ``compute_efficiency``,
+    ``overhead_ms_per_layer``, ``busy_power_fraction``, ``power_w``,
+    ``node_power_w``, ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``,
+    ``cloud_price_usd_per_gpu_hour``.
+    """
+    ov = dict(overrides or {})
+    ov.update(more_overrides)
+    allowed = set(RUNTIME_PARAMETERS) | set(OVERRIDES)
+    unknown = set(ov) - allowed
+    if unknown:
+        from .errors import close_matches
+
+        name = sorted(unknown)[0]
+        hint = close_matches(name, allowed)
+        raise InputError(name, "unknown parameter" + (f"; close matches: {', '.join(hint)}" if hint else
+                                                      f"; overridable: {', '.join(sorted(allowed))}"))
+    for k, v in ov.items():
+        number(k, v, minimum=0.0)
+    if model is None and params is None:
+        raise InputError("model", "give a preset model (e.g. llama-7b) or params")
+    if model is not None and params is not None:
+        raise InputError("params", "give a preset model or params, not both")
+    for nm, v in (("batch", batch), ("prompt_tokens", prompt_tokens), ("new_tokens", new_tokens), ("count", count)):
+        number(nm, v, minimum=1.0, integer=True)
+    tech_text = "+".join(technique) if isinstance(technique, (list, tuple)) else (technique or "")
+    techs = compression.parse_technique(tech_text)
+    if model is not None:
+        spec = models.model(model)
+        shape_a = Assumptions()
+    else:
+        spec, shape_a = models.custom(params, active_params=active_params, layers=layers, hidden=hidden, heads=heads,
+                                      kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=vocab,
+                                      experts=int(experts or 1), experts_active=int(experts_active or 1))
+    acc = data.accelerator(accelerator)
+    reg = data.region(region) if region else None
+    if runtime not in RUNTIMES:
+        raise InputError("runtime", f"unknown runtime {runtime!r} (one of {', '.join(RUNTIMES)})")
+    row: dict[str, Any] = {
+        "model": spec.model_id if model is not None else "", "technique": tech_text, "accelerator": acc.accelerator_id,
+        "count": count, "precision": data.normalise_precision(precision), "batch": batch,
+        "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "runtime": runtime,
+        "region": reg.region_id if reg else "",
+    }
+    if model is None:
+        row.update(params=spec.params_total, active_params=spec.params_active, layers=spec.layers, hidden=spec.hidden,
+                   heads=spec.heads, kv_heads=spec.kv_heads, head_dim=spec.head_dim, intermediate=spec.intermediate,
+                   vocab=spec.vocab, experts=spec.experts, experts_active=spec.experts_active)
+    for k, v in (("weight_precision", weight_precision), ("activation_precision", activation_precision),
+                 ("kv_precision", kv_precision)):
+        if v is not None:
+            row[k] = data.normalise_precision(v)
+    if weight_precision is not None and activation_precision is not None and \
+            data.normalise_precision(weight_precision) != data.normalise_precision(activation_precision):
+        row["weight_only"] = 1.0
+    row.update(ov)
+    frame = inference_frame(pd.DataFrame([row]))
+    r0 = frame.iloc[0]
+    central = {k: _clean(r0[k]) for k in OUTPUT_KEYS}
+    low = {k: _clean(r0[f"{k}_low"]) for k in OUTPUT_KEYS}
+    high = {k: _clean(r0[f"{k}_high"]) for k in OUTPUT_KEYS}
+    base_spec = models.model(r0["model_id"]) if r0["model_id"] != "custom" else spec
+    resolved_spec = base_spec.replace(**{f: type(getattr(base_spec, f))(r0[f]) for f in (
+        "params_total", "params_active", "layers", "hidden", "heads", "kv_heads", "head_dim", "experts",
+        "experts_active")})
+    resolved = {
+        "model": {"id": resolved_spec.model_id, "name": resolved_spec.name,
+                  "params_total": resolved_spec.params_total, "params_active": resolved_spec.params_active,
+                  "layers": resolved_spec.layers, "hidden": resolved_spec.hidden, "heads": resolved_spec.heads,
+                  "kv_heads": resolved_spec.kv_heads, "head_dim": resolved_spec.head_dim,
+                  "experts": resolved_spec.experts, "experts_active": resolved_spec.experts_active,
+                  "source_id": resolved_spec.source_id, "assumed": list(resolved_spec.assumed)},
+        "technique": [t.text for t in techs] or ["baseline"],
+        "accelerator": acc.accelerator_id,
+        "weight_precision": r0["weight_precision"], "activation_precision": r0["activation_precision"],
+        "kv_precision": r0["kv_precision"], "compute_precision": r0["compute_precision"],
+        "weight_only": bool(r0["weight_only"]),
+    }
+    acc_rows = compression.accuracy(spec.model_id, tech_text) if model is not None else []
+    inputs = {k: v for k, v in row.items()}
+    inputs["model"] = model
+    a, src = _assumptions(acc, r0, reg, ov, shape_a, runtime, techs)
+    src = [spec.source_id] + src if spec.source_id and spec.source_id != "user" else src
+    src += [x["source_id"] for x in acc_rows]
+    return InferenceEstimate(central=central, low=low, high=high,
+                             bound={"prefill": str(r0["bound_prefill"]), "decode": str(r0["bound_decode"])},
+                             fits_in_memory=bool(r0["fits_in_memory"]), model=resolved_spec, inputs=inputs,
+                             resolved=resolved, accuracy=acc_rows, assumptions=a, region=reg,
+                             source_ids=[s for s in dict.fromkeys(src) if s])
+
+
+def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, runtime: str, techs):
+    a = Assumptions()
+    src: list[str] = [acc.source_id]
+    for x in shape_a.values():
+        a.add(x.name, x.value, x.unit, x.source, x.note, x.overridden)
+        src.append(x.source)
+    cp = str(r0["compute_precision"])
+    a.add("peak_tflops", acc.peak(cp), f"TFLOP/s dense {cp}", acc.source_id, acc.name)
+    a.add("memory_bandwidth_tb_per_s", acc.memory_bandwidth_tb_per_s, "TB/s", acc.source_id, acc.name)
+    a.add("memory_gb", acc.memory_gb, "GB", acc.source_id, acc.name)
+    if "compute_efficiency" in ov:
+        a.add("compute_efficiency", ov["compute_efficiency"], "fraction of peak", "user", "given", True)
+    else:
+        lo, mid, hi, esrc, note = compute_efficiency(acc, cp)
+        a.add("compute_efficiency", mid, "fraction of peak", esrc, f"{note}; range {lo:.3g}-{hi:.3g}")
+        src.append(esrc)
+    used = ["memory_bandwidth_efficiency", "memory_bound_load_fraction", "overhead_load_fraction",
+            "usable_memory_fraction"]
+    used.append("eager_overhead_ms_per_layer" if runtime == "eager" else "compiled_overhead_ms_per_layer")
+    wp = str(r0["weight_precision"])
+    weight_only = bool(r0["weight_only"])
+    if weight_only:
+        used += ["weight_only_compute_factor", f"dequant_bandwidth_factor_{wp}"]
+    if wp == "int4":
+        used.append("int4_scale_bytes_per_weight")
+    if bool(r0["sparse_24"]):
+        used += ["sparse24_compute_speedup", "sparse24_metadata_bytes_per_weight"]
+    if float(r0["prune_sparsity"]) > 0 and bool(r0["sparse_kernels"]):
+        used += ["unstructured_sparse_compute_speedup", "unstructured_sparse_index_bytes_per_weight"]
+    if int(r0["count"]) > 1:
+        used += ["tp_allreduce_latency_ms", "tp_link_bandwidth_gb_per_s"]
+    if "overhead_ms_per_layer" in ov:
+        a.add("overhead_ms_per_layer", ov["overhead_ms_per_layer"], "ms per layer per forward pass", "user", "given", True)
+        used = [u for u in used if not u.endswith("_overhead_ms_per_layer")]
+    for name in used:
+        lo, mid, hi, unit, s, note = runtime_parameter(name)
+        if name in ov:
+            a.add(name, ov[name], unit, "user", "given", True)
+        else:
+            a.add(name, mid, unit, s, f"range {lo:g}-{hi:g}. {note}")
+            src.append(s)
+    if not math.isnan(acc.tdp_w) and "power_w" not in ov:
+        idle, isrc, inote = hardware.idle_power_w(acc)
+        b = data.assumption_row("busy_power_fraction")
+        a.add("power_cap_w", acc.tdp_w, "W", acc.source_id, "TDP / power cap")
+        a.add("idle_power_w", idle, "W", isrc, inote)
+        if "busy_power_fraction" in ov:
+            a.add("busy_power_fraction", ov["busy_power_fraction"], b[3], "user", "given", True)
+        else:
+            a.add("busy_power_fraction", b[1], b[3], b[4], f"load of compute-bound phases; range {b[0]:g}-{b[2]:g}")
+        src += [isrc, b[4]]
+    elif "power_w" in ov:
+        a.add("power_w", ov["power_w"], "W mean per accelerator", "user", "skips the power model", True)
+    if "node_power_w" in ov:
+        a.add("node_power_w", ov["node_power_w"], "W per accelerator", "user", "given", True)
+    elif not math.isnan(acc.tdp_w):
+        nrow = data.assumption_row("node_overhead_fraction_of_tdp")
+        a.add("node_overhead_fraction_of_tdp", nrow[1], nrow[3], nrow[4],
+              f"range {nrow[0]:g}-{nrow[2]:g}; {nrow[1] * acc.tdp_w:.0f} W per accelerator")
+        src.append(nrow[4])
+    if "pue" in ov:
+        a.add("pue", ov["pue"], "ratio", "user", "given", True)
+    elif reg is not None:
+        a.add("pue", reg.pue[1], "ratio", "joulebook_operator_defaults", f"{reg.operator} default; range {reg.pue[0]:g}-{reg.pue[2]:g}")
+    else:
+        ops = data.table("operator_defaults").set_index("operator").loc["industry"]
+        a.add("pue", float(ops["pue"]), "ratio", "joulebook_operator_defaults", "no region: industry average")
+        src.append("joulebook_operator_defaults")
+    if reg is not None:
+        src += reg.source_ids
+        a.add("region", reg.region_id, "", "joulebook_regions", reg.name)
+    if "intensity_g_per_kwh" in ov:
+        a.add("intensity_g_per_kwh", ov["intensity_g_per_kwh"], "gCO2e/kWh", "user", "given", True)
+    elif reg is not None:
+        a.add("intensity_g_per_kwh", reg.intensity_g_per_kwh, "gCO2e/kWh", reg.intensity_source_id,
+              f"annual {reg.intensity_year}, {reg.intensity_basis}; location-based")
+    if "price_usd_per_kwh" in ov:
+        a.add("price_usd_per_kwh", ov["price_usd_per_kwh"], "USD/kWh", "user", "given", True)
+    elif reg is not None:
+        a.add("price_usd_per_kwh", reg.price_usd_per_kwh, "USD/kWh", reg.price_source_id or "", reg.price_note)
+    if "cloud_price_usd_per_gpu_hour" in ov:
+        a.add("cloud_price_usd_per_gpu_hour", ov["cloud_price_usd_per_gpu_hour"], "USD/accelerator-hour", "user", "given", True)
+    else:
+        cpr = costs.cloud_price(acc)
+        if cpr:
+            a.add("cloud_price_usd_per_gpu_hour", cpr.central, cpr.unit, cpr.source_id,
+                  cpr.detail + f"; range {cpr.low:g}-{cpr.high:g}")
+            src.append(cpr.source_id)
+        else:
+            a.add("cloud_price_usd_per_gpu_hour", None, "USD/accelerator-hour", "",
+                  "no rental price in the data set for this accelerator: rental cost not computed")
+    return a, src
