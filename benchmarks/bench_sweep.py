@@ -30,10 +30,10 @@ COUNTS = [1, 8, 64, 512, 4096]
 def scenarios(n: int) -> pd.DataFrame:
     grid = list(itertools.product(ACCS, REGIONS, PRECISIONS, SIZES, TOKENS, COUNTS))
     idx = np.arange(n) % len(grid)
-    cols = list(zip(*grid))
+    cols = list(zip(*grid, strict=True))
     names = ["accelerator", "region", "precision", "params", "tokens", "count"]
     return pd.DataFrame({k: np.asarray(v, dtype=object if isinstance(v[0], str) else float)[idx]
-                         for k, v in zip(names, cols)})
+                         for k, v in zip(names, cols, strict=True)})
 
 
 def main() -> None:

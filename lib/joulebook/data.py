@@ -16,7 +16,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -174,7 +174,7 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
         raise DataValidationError(name, f"cannot be parsed as CSV: {e}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(directory: str, name: str) -> pd.DataFrame:
     path = Path(directory) / name
     if not path.exists():
@@ -215,7 +215,7 @@ def validate_all() -> list[str]:
     return names
 
 
-@lru_cache(maxsize=None)
+@cache
 def fingerprint() -> str:
     """A short hash of every data file: the data version shown in reports and used by the runner."""
     h = hashlib.sha256()
@@ -291,7 +291,7 @@ def _num(v) -> float | None:
     return None if math.isnan(f) else f
 
 
-@lru_cache(maxsize=None)
+@cache
 def _accelerator_index(directory: str) -> tuple[dict[str, Accelerator], dict[str, str]]:
     df = table("accelerators")
     accs: dict[str, Accelerator] = {}
@@ -463,7 +463,7 @@ def electricity_price(price_key: str, customer_class: str = "industrial") -> tup
                                                  f"converted at {rate:g} USD/{r['currency']} ({fx_src}, unverified rate)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _region_index(directory: str) -> dict[str, Region]:
     regions = table("regions")
     ops = table("operator_defaults").set_index("operator")

@@ -12,7 +12,7 @@ result says so).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -77,7 +77,7 @@ def to_utc(start, tz: str) -> datetime:
         raise InputError("start", f"expected a date-time, got {type(start).__name__}")
     if start.tzinfo is None:
         start = start.replace(tzinfo=ZoneInfo(tz))
-    return start.astimezone(timezone.utc)
+    return start.astimezone(UTC)
 
 
 def _hour_grid(start_utc: datetime, duration_h: float, step_h: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +134,23 @@ def tou_price_table(region) -> pd.DataFrame | None:
 
     Columns: month, hour_local, price_usd_per_kwh, period, rate_known.
     """
-    r = data.region(region)
+    table = _tou_price_table(data.region(region).region_id)
+    return None if table is None else table.copy()
+
+
+@data.cached
+def _tou_price_table(region_id: str) -> pd.DataFrame | None:
+    r = data.region(region_id)
     if not r.tou_schedule or r.price_usd_per_kwh is None:
         return None
     utility, schedule = r.tou_schedule.split(" ", 1)
     t = data.table("tou_tariffs")
     t = t[(t["utility"] == utility) & (t["schedule"] == schedule) & (t["period"] != "max-demand")]
+    periods = [(_months(row["months"]), row["start_local"], row["end_local"], row) for _, row in t.iterrows()]
     rows = []
     for m in range(1, 13):
         for h in range(24):
-            hit = [row for _, row in t.iterrows() if m in _months(row["months"]) and _in_period(h + 0.5, row["start_local"], row["end_local"])]
+            hit = [row for months, start, end, row in periods if m in months and _in_period(h + 0.5, start, end)]
             rate = next((float(x["energy_usd_per_kwh"]) for x in hit if pd.notna(x["energy_usd_per_kwh"])), None)
             rows.append({"month": m, "hour_local": h, "period": hit[0]["period"] if hit else "",
                          "price_usd_per_kwh": rate if rate is not None else r.price_usd_per_kwh,
@@ -169,7 +176,7 @@ def by_start_hour(region, duration_h: float, energy_kwh: float, month: int = 7, 
         s = intensity_series(r, start_local, duration_h)
         ci = float(np.average(s["intensity_g_per_kwh"], weights=s["weight_h"]))
         if tou is not None:
-            loc = [datetime.fromtimestamp(int(u.astype("datetime64[s]").astype(np.int64)), tz=timezone.utc).astimezone(tz)
+            loc = [datetime.fromtimestamp(int(u.astype("datetime64[s]").astype(np.int64)), tz=UTC).astimezone(tz)
                    for u in s["utc"].to_numpy()]
             idx = [(x.month - 1) * 24 + x.hour for x in loc]
             prices = tou["price_usd_per_kwh"].to_numpy()[idx]
@@ -181,7 +188,7 @@ def by_start_hour(region, duration_h: float, energy_kwh: float, month: int = 7, 
             price = r.price_usd_per_kwh
             basis = "flat average price" if price is not None else "no price data"
         rows.append({
-            "start_hour_local": h, "start_utc": start_local.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "start_hour_local": h, "start_utc": start_local.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             "timezone": r.timezone, "intensity_g_per_kwh": ci, "emissions_kg": energy_kwh * ci / 1000.0,
             "price_usd_per_kwh": price, "cost_usd": energy_kwh * price if price is not None else np.nan,
             "price_basis": basis,

@@ -57,7 +57,7 @@ def node_power_w(accelerator, which: str = "central") -> float:
     return _pick(data.assumption_row("node_overhead_fraction_of_tdp")[:3], which) * acc.tdp_w
 
 
-def accelerator_frame() -> "pd.DataFrame":  # noqa: F821
+def accelerator_frame() -> pd.DataFrame:  # noqa: F821
     """One row per accelerator: TDP, idle power (measured or modelled), dense peaks per precision."""
     import pandas as pd
 

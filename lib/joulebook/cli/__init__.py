@@ -11,8 +11,8 @@ Exit codes: 0 ok, 1 failure, 2 bad usage or bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
+import os
 import pkgutil
 import sys
 
