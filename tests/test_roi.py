@@ -1,0 +1,347 @@
+"""joulebook.roi: break-even arithmetic, the rack/burst optimiser, switching, configuration ranking, CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from joulebook import costs, data, hardware, roi, training
+from joulebook.cli import main
+from joulebook.errors import InputError, UnknownAcceleratorError
+
+# --------------------------------------------------------------------------- break-even by hand
+
+
+@pytest.mark.parametrize("switch, before, after, month, exact", [
+    (1000.0, 300.0, 100.0, 5, 5.0),        # 200 saved a month: exactly 5 months
+    (1000.0, 400.0, 100.0, 4, 1000 / 300),  # 3.33 months: paid back at the end of month 4
+    (600.0, 700.0, 100.0, 1, 1.0),
+    (0.0, 100.0, 100.0, 0, 0.0),            # nothing to recover
+    (-50.0, 100.0, 90.0, 0, 0.0),           # resale exceeds the purchase
+])
+def test_break_even_hand_cases(switch, before, after, month, exact):
+    be = roi.break_even(switch, before, after)
+    assert be.month == month
+    assert be.months_exact == pytest.approx(exact)
+    assert be.savings_usd_per_month == pytest.approx(before - after)
+    curve = roi.cumulative_costs(switch, before, after, 12)
+    paid = curve[curve["switch_usd"] <= curve["stay_usd"] + 1e-9]["month"]
+    assert int(paid.iloc[0]) == month
+
+
+@pytest.mark.parametrize("before, after, fragment", [
+    (100.0, 100.0, "does not lower the monthly cost"),
+    (100.0, 150.0, "does not lower the monthly cost"),
+])
+def test_never_breaks_even_gives_none_and_a_reason(before, after, fragment):
+    be = roi.break_even(5000.0, before, after)
+    assert be.month is None and be.months_exact is None
+    assert fragment in be.reason and "5,000" in be.reason
+
+
+def test_vanishing_savings_never_break_even():
+    be = roi.break_even(1.0, 1e-300, 0.0)
+    assert be.month is None and "too small" in be.reason
+    assert math.isnan(roi.break_even_months(1.0, 1e-300, 0.0))
+
+
+def test_beyond_the_horizon_is_never_with_the_month_it_would_take():
+    be = roi.break_even(1000.0, 20.0, 10.0, horizon_months=48)
+    assert be.month is None
+    assert be.months_exact == pytest.approx(100.0)
+    assert "month 100" in be.reason and "48-month horizon" in be.reason
+    assert roi.break_even(1000.0, 20.0, 10.0, horizon_months=100).month == 100
+
+
+def test_negative_switch_with_higher_running_cost_says_when_the_lead_ends():
+    be = roi.break_even(-100.0, 10.0, 30.0)
+    assert be.month == 0 and "5.0 months" in be.reason
+
+
+@pytest.mark.parametrize("args, parameter", [
+    ((float("nan"), 1.0, 1.0), "switch_cost_usd"),
+    ((1.0, -1.0, 1.0), "monthly_cost_before_usd"),
+    ((1.0, 1.0, float("inf")), "monthly_cost_after_usd"),
+    ((1.0, 1.0, "3 USD"), "monthly_cost_after_usd"),
+])
+def test_break_even_bad_input_is_named(args, parameter):
+    with pytest.raises(InputError) as e:
+        roi.break_even(*args)
+    assert e.value.parameter == parameter
+    with pytest.raises(InputError) as e:
+        roi.break_even(1.0, 2.0, 1.0, horizon_months=0)
+    assert e.value.parameter == "horizon_months"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0, 1e7), st.floats(0, 1e6), st.floats(0, 1e6))
+def test_break_even_vectorized_matches_scalar_and_curves(switch, before, after):
+    be = roi.break_even(switch, before, after)
+    vec = roi.break_even_months(np.array([switch]), np.array([before]), np.array([after]))[0]
+    if be.month is None:
+        assert switch > 0 and (before - after <= 0 or switch / (before - after) > 1e12)
+        assert math.isnan(vec)
+    else:
+        assert vec == be.month
+        m = be.month
+        assert switch + m * after <= m * before + 1e-6 * max(1.0, switch)
+        if m > 0:  # one month earlier it had not paid back yet
+            assert switch + (m - 1) * after > (m - 1) * before - 1e-6 * max(1.0, switch)
+
+
+# --------------------------------------------------------------------------- rack vs burst
+
+
+def _brute_force(demand, counts, period_h, fixed, busy, idle, node, pue, tariff, rent):
+    totals = []
+    for k in counts:
+        fixed_cost = k * fixed * len(demand) * period_h / 8760.0
+        kwh, cloud = 0.0, 0.0
+        for d in demand:
+            own = min(d, k)
+            kwh += period_h * (own * busy + (k - own) * idle + k * node) * pue / 1000.0
+            cloud += period_h * max(d - k, 0.0) * rent
+        totals.append(fixed_cost + kwh * tariff + cloud)
+    return np.array(totals)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 40, allow_nan=False), min_size=1, max_size=60),
+       st.floats(100, 50000), st.floats(0.1, 20), st.floats(0.01, 0.4))
+def test_mix_optimiser_matches_brute_force(demand, fixed, rent, tariff):
+    counts = np.arange(0, int(math.ceil(max(demand))) + 2)
+    kw = dict(period_hours=24.0, fixed_usd_per_accelerator_year=fixed, busy_w=690.0, idle_w=120.0, node_w=280.0,
+              pue=1.3, tariff_usd_per_kwh=tariff, cloud_usd_per_hour=rent)
+    frame = roi.mix_costs(np.array(demand), counts, **kw)
+    brute = _brute_force(demand, counts, 24.0, fixed, 690.0, 120.0, 280.0, 1.3, tariff, rent)
+    np.testing.assert_allclose(frame["total_usd"].to_numpy(), brute, rtol=1e-9, atol=1e-6)
+    assert int(np.argmin(frame["total_usd"])) == int(np.argmin(brute))
+
+
+def test_burst_mix_extremes_and_threshold():
+    demand = roi.demand_profile(baseline_accelerators=4, peak_accelerators=12, peak_days_per_year=20,
+                                resolution="daily")
+    cheap_cloud = roi.burst_mix(demand, cloud_price_usd_per_gpu_hour=0.01)
+    assert cheap_cloud.best_count == 0 and cheap_cloud.best_total_usd == pytest.approx(cheap_cloud.all_cloud_usd)
+    dear_cloud = roi.burst_mix(demand, cloud_price_usd_per_gpu_hour=1000.0)
+    assert dear_cloud.best_count == 12 and dear_cloud.best_total_usd == pytest.approx(dear_cloud.all_owned_usd)
+    mid = roi.burst_mix(demand)  # H100 at the data set's prices in us-va
+    # 20 peak days = 480 h a year, below the hours an owned accelerator needs to pay for itself
+    assert mid.owned_break_even_hours > 480
+    assert mid.best_count == 4
+    assert mid.best_total_usd <= min(mid.all_cloud_usd, mid.all_owned_usd)
+    assert len(mid.frame) == 13 and mid.period_hours == 24.0
+
+
+def test_burst_mix_energy_uses_the_power_model():
+    acc = data.accelerator("h100-sxm")
+    d = np.full(365, 2.0)
+    m = roi.burst_mix(d, counts=[3], price_usd_per_kwh=0.1, region="us-va")
+    idle = hardware.idle_power_w(acc)[0]
+    busy = idle + (acc.tdp_w - idle) * hardware.busy_power_fraction()
+    node = hardware.node_power_w(acc)
+    pue = data.region("us-va").pue[1]
+    kwh = 8760 * (2 * busy + 1 * idle + 3 * node) * pue / 1000
+    assert m.frame["owned_energy_kwh"].iloc[0] == pytest.approx(kwh)
+    assert m.frame["owned_energy_usd"].iloc[0] == pytest.approx(kwh * 0.1)
+    assert m.frame["cloud_burst_usd"].iloc[0] == 0
+    buy = costs.purchase_price(acc).central
+    assert m.frame["owned_fixed_usd"].iloc[0] == pytest.approx(3 * buy * (1 / 4 + 0.1))
+
+
+def test_demand_profile_shape():
+    h = roi.demand_profile(baseline_accelerators=10, peak_accelerators=50, peak_days_per_year=30, campaigns_per_year=3,
+                           peak_hours_per_day=8)
+    assert h.shape == (8760,) and set(np.unique(h)) == {10.0, 50.0}
+    assert (h == 50).sum() == 30 * 8
+    d = roi.demand_profile(baseline_accelerators=10, peak_accelerators=50, peak_days_per_year=30, resolution="daily")
+    assert d.shape == (365,) and (d == 50).sum() == 30
+    assert roi.demand_profile(baseline_accelerators=5, peak_accelerators=5, peak_days_per_year=0).max() == 5
+
+
+@pytest.mark.parametrize("kw, parameter", [
+    ({"peak_accelerators": 5}, "peak_accelerators"),
+    ({"peak_days_per_year": 400}, "peak_days_per_year"),
+    ({"campaigns_per_year": 0}, "campaigns_per_year"),
+    ({"resolution": "weekly"}, "resolution"),
+    ({"baseline_accelerators": -1}, "baseline_accelerators"),
+])
+def test_demand_profile_bad_input(kw, parameter):
+    base = dict(baseline_accelerators=10, peak_accelerators=50, peak_days_per_year=30)
+    base.update(kw)
+    with pytest.raises(InputError) as e:
+        roi.demand_profile(**base)
+    assert e.value.parameter == parameter
+
+
+def test_burst_mix_bad_input():
+    with pytest.raises(InputError) as e:
+        roi.burst_mix(np.ones(100))
+    assert e.value.parameter == "period_hours"
+    with pytest.raises(InputError) as e:
+        roi.burst_mix(np.array([1.0, -2.0]), period_hours=1)
+    assert e.value.parameter == "demand"
+    with pytest.raises(InputError) as e:
+        roi.burst_mix(np.ones(365), accelerator="l4")
+    assert e.value.parameter == "purchase_usd_per_accelerator"
+    with pytest.raises(InputError) as e:
+        roi.burst_mix(np.ones(365), region="sg")
+    assert e.value.parameter == "price_usd_per_kwh"
+
+
+# --------------------------------------------------------------------------- switching
+
+
+def test_switch_roi_arithmetic():
+    r = roi.switch_roi(from_count=64, utilisation=0.5, price_usd_per_kwh=0.1, migration_usd=1000.0)
+    a, h = data.accelerator("a100-sxm4-80gb"), data.accelerator("h100-sxm")
+    rate_a = a.peak("bf16") * data.efficiency(a.accelerator_id, "bf16")[1]
+    rate_h = h.peak("bf16") * data.efficiency(h.accelerator_id, "bf16")[1]
+    assert r.speed_ratio == pytest.approx(rate_h / rate_a)
+    assert r.to_count == math.ceil(64 * rate_a / rate_h)
+    m = r.monthly.set_index(["mode", "option"])
+    busy_a = 64 * 730 * 0.5
+    busy_h = busy_a * rate_a / rate_h
+    assert m.loc[("cloud", "stay"), "total_usd"] == pytest.approx(busy_a * costs.cloud_price(a).central)
+    assert m.loc[("cloud", "switch"), "total_usd"] == pytest.approx(busy_h * costs.cloud_price(h).central)
+    assert r.cloud.switch_cost_usd == 1000.0
+    assert r.owned.switch_cost_usd == pytest.approx(r.to_count * costs.purchase_price(h).central + 1000.0)
+    ops = 64 * costs.purchase_price(a).central * 0.1 / 12
+    assert m.loc[("owned", "stay"), "operations_usd"] == pytest.approx(ops)
+    pue = data.region("us-va").pue[1]
+    idle_a = hardware.idle_power_w(a)[0]
+    busy_w = idle_a + (a.tdp_w - idle_a) * hardware.busy_power_fraction()
+    kwh = (busy_a * busy_w + (64 * 730 - busy_a) * idle_a + 64 * 730 * hardware.node_power_w(a)) * pue / 1000
+    assert m.loc[("owned", "stay"), "energy_usd"] == pytest.approx(kwh * 0.1)
+    be = roi.break_even(r.cloud.switch_cost_usd, m.loc[("cloud", "stay"), "total_usd"],
+                        m.loc[("cloud", "switch"), "total_usd"], r.horizon_months)
+    assert be == r.cloud
+
+
+def test_switch_resale_lowers_the_switch_cost():
+    a = roi.switch_roi(resale_fraction=0.0)
+    b = roi.switch_roi(resale_fraction=0.5)
+    diff = 0.5 * 64 * costs.purchase_price("a100-sxm4-80gb").central
+    assert a.owned.switch_cost_usd - b.owned.switch_cost_usd == pytest.approx(diff)
+
+
+def test_switch_sweep_matches_single_runs():
+    us = [0.2, 0.5, 0.9]
+    kw = dict(from_count=16, migration_usd=20000.0, horizon_months=60)
+    sw = roi.switch_sweep(us, **kw)
+    for u, row in zip(us, sw.itertuples(), strict=True):
+        r = roi.switch_roi(utilisation=u, **kw)
+        assert row.owned_savings_usd_per_month == pytest.approx(r.owned.savings_usd_per_month)
+        assert row.cloud_savings_usd_per_month == pytest.approx(r.cloud.savings_usd_per_month)
+        for mode, be in (("owned", r.owned), ("cloud", r.cloud)):
+            got = getattr(row, f"{mode}_break_even_month")
+            assert (math.isnan(got) and be.month is None) or got == be.month
+
+
+@pytest.mark.parametrize("kw, parameter", [
+    ({"utilisation": 0}, "utilisation"), ({"utilisation": 1.2}, "utilisation"), ({"from_count": 2.5}, "from_count"),
+    ({"to_count": 2}, "to_count"), ({"resale_fraction": 2}, "resale_fraction"), ({"migration_usd": -1}, "migration_usd"),
+    ({"precision_from": "fp8"}, "precision"), ({"region": "sg"}, "price_usd_per_kwh"),
+    ({"operations_share_per_year": 3}, "operations_share_per_year"),
+])
+def test_switch_bad_input_is_named(kw, parameter):
+    with pytest.raises(InputError) as e:
+        roi.switch_roi(**kw)
+    assert e.value.parameter == parameter
+
+
+def test_switch_unknown_accelerator():
+    with pytest.raises(UnknownAcceleratorError):
+        roi.switch_roi(to_accelerator="h1000")
+
+
+# --------------------------------------------------------------------------- same job on many configurations
+
+
+def test_hardware_frame_agrees_with_the_training_model():
+    f = roi.hardware_frame(params=1e9, tokens=2e10, accelerators=["a100-sxm4-80gb", "h100-sxm", "l4"], counts=[8, 16],
+                           region="us-va", finetune_share=0.05)
+    assert len(f) == 2 * 3 * 2
+    est = training.estimate_training(params=1e9, tokens=2e10, accelerator="h100-sxm", count=8, region="us-va")
+    row = f.query("job == 'pre-training' and accelerator == 'h100-sxm' and count == 8").iloc[0]
+    assert row["facility_energy_kwh"] == pytest.approx(est.central["facility_energy_kwh"])
+    assert row["cloud_cost_usd"] == pytest.approx(est.central["cloud_cost_usd"])
+    ft = f.query("job == 'fine-tuning' and accelerator == 'h100-sxm' and count == 8").iloc[0]
+    assert ft["facility_energy_kwh"] == pytest.approx(0.05 * row["facility_energy_kwh"])
+    buy = costs.purchase_price("h100-sxm").central
+    life, util = data.assumption_row("hardware_lifetime_years")[1], data.assumption_row("hardware_utilisation")[1]
+    owned = row["accelerator_hours"] * buy * (1 / life + 0.1) / (8760 * util) + row["electricity_cost_usd"]
+    assert row["owned_cost_usd"] == pytest.approx(owned)
+    assert row["tokens_per_kwh"] == pytest.approx(2e10 / row["facility_energy_kwh"])
+    l4 = f.query("accelerator == 'l4'")
+    assert l4["cloud_cost_usd"].isna().all() and l4["owned_cost_usd"].isna().all()  # no price rows: n/a, not a guess
+    assert (f["owned_cost_usd_low"].dropna() <= f["owned_cost_usd"].dropna()).all()
+    assert (f["owned_cost_usd"].dropna() <= f["owned_cost_usd_high"].dropna()).all()
+
+
+def test_ranking_puts_configurations_that_do_not_fit_last():
+    f = roi.hardware_frame(params=70e9, tokens=1e11, accelerators=["h100-sxm", "l4"], counts=[8, 64])
+    # 70B x 16 bytes = 1,120 GB: 8 x L4 (24 GB) cannot hold it, 64 x L4 can
+    fits = f.set_index(["job", "accelerator", "count"])["fits_memory"]
+    assert not fits[("pre-training", "l4", 8)] and fits[("pre-training", "l4", 64)]
+    r = roi.ranking(f)
+    assert r.iloc[-1]["accelerator"] == "l4" and r.iloc[-1]["count"] == 8
+    assert r["rank_tokens_per_kwh"].min() == 1
+    assert r.loc[r["rank_tokens_per_kwh"] == 1, "fits_memory"].all()
+    with pytest.raises(InputError):
+        roi.ranking(f, job="inference")
+
+
+@pytest.mark.parametrize("kw, parameter", [
+    ({"precision": "fp8"}, "precision"), ({"counts": [0]}, "counts"), ({"counts": []}, "counts"),
+    ({"finetune_share": 0}, "finetune_share"), ({"params": 0}, "params"),
+    ({"operations_share_per_year": -0.1}, "operations_share_per_year"),
+])
+def test_hardware_frame_bad_input(kw, parameter):
+    base = dict(params=1e9, tokens=1e10, accelerators=["a100-sxm4-80gb", "h100-sxm"])
+    base.update(kw)
+    with pytest.raises(InputError) as e:
+        roi.hardware_frame(**base)
+    assert e.value.parameter == parameter
+
+
+# --------------------------------------------------------------------------- the report and the CLI
+
+
+def test_study_validates_its_parameters():
+    p = dict(roi.NOTEBOOK_DEFAULTS)
+    with pytest.raises(InputError) as e:
+        roi.study(**{**p, "to_accelerator": "a100"})
+    assert e.value.parameter == "to_accelerator"
+    with pytest.raises(InputError) as e:
+        roi.study(**{**p, "peak_accelerators": 1})
+    assert e.value.parameter == "peak_accelerators"
+    with pytest.raises(InputError) as e:
+        roi.study(**{**p, "horizon": 3})
+    assert e.value.parameter == "horizon"
+
+
+def test_cli_roi_json(capsys):
+    rc = main(["roi", "--from", "a100-sxm4-80gb", "--to", "h100-sxm", "--count", "64", "--utilisation", "0.7",
+               "--migration-usd", "50000", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    r = roi.switch_roi(from_count=64, utilisation=0.7, migration_usd=50000.0)
+    assert out["to_count"] == r.to_count
+    assert out["cloud"]["month"] == r.cloud.month
+    assert out["owned"]["month"] == r.owned.month
+    assert out["owned"]["switch_cost_usd"] == pytest.approx(r.owned.switch_cost_usd)
+
+
+def test_cli_roi_human_and_errors(capsys):
+    assert main(["roi", "--count", "8", "--utilisation", "0.9"]) == 0
+    text = capsys.readouterr().out
+    assert "break-even" in text and "owned" in text and "cloud" in text
+    assert main(["roi", "--utilisation", "1.5", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "utilisation" in captured.err
+    assert main(["roi", "--to", "h100x"]) == 2
+    assert main(["roi", "--count", "2.5"]) == 2
