@@ -132,3 +132,10 @@ def test_fingerprint_is_stable_and_changes_with_data(broken_data):
     (broken_data / "fx_rates.csv").write_text((broken_data / "fx_rates.csv").read_text() + "\n")
     data.clear_cache()
     assert data.fingerprint() != a
+
+
+def test_every_data_file_is_in_the_data_dictionary():
+    readme = (data.data_dir() / "README.md").read_text()
+    for p in data.data_dir().rglob("*"):
+        if p.suffix in (".csv", ".jsonl") and not p.name.startswith("sources_"):
+            assert f"`{p.relative_to(data.data_dir())}`" in readme or f"`{p.name}`" in readme, p.name
