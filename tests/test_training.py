@@ -166,3 +166,13 @@ def test_vectorized_rejects_bad_rows_with_the_parameter():
         estimate_training_frame(df)
     assert e.value.parameter == "params"
     assert np.isnan(estimate_training_frame(pd.DataFrame({"params": [1e9], "tokens": [1e9]}))["emissions_kg"].iloc[0])
+
+
+def test_scaling_efficiency_costs_accelerator_hours():
+    a = estimate_training(**BASE)
+    b = estimate_training(**BASE, scaling_efficiency=0.8)
+    assert b.central["accelerator_hours"] == pytest.approx(a.central["accelerator_hours"] / 0.8)
+    assert b.assumptions["scaling_efficiency"].overridden
+    with pytest.raises(InputError) as e:
+        estimate_training(**BASE, scaling_efficiency=1.2)
+    assert e.value.parameter == "scaling_efficiency"

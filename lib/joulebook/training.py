@@ -2,7 +2,7 @@
 
     FLOPs          = 6 N_act D  [+ 6 L s d D attention, x 4/3 with full recomputation]
     rate           = peak(precision) x MFU                      per accelerator
-    acc-hours      = FLOPs / rate / 3600          (or given: skips the FLOPs path)
+    acc-hours      = FLOPs / (rate x scaling_efficiency) / 3600   (or given: skips the FLOPs path)
     wall clock     = acc-hours / count
     P_acc          = P_idle + (P_cap - P_idle) x busy_fraction  (or given mean power)
     IT energy      = acc-hours x (P_acc + P_node)
@@ -53,7 +53,7 @@ UNITS = {
 NUMERIC_INPUTS = ("params", "active_params", "tokens", "steps", "batch", "seq_len", "epochs", "dataset_tokens", "layers",
                   "hidden", "count", "mfu", "accelerator_hours", "power_w", "node_power_w", "pue",
                   "intensity_g_per_kwh", "price_usd_per_kwh", "cloud_price_usd_per_gpu_hour",
-                  "purchase_usd_per_accelerator", "wue_l_per_kwh", "lifetime_years", "utilisation")
+                  "purchase_usd_per_accelerator", "wue_l_per_kwh", "lifetime_years", "utilisation", "scaling_efficiency")
 
 
 def training_flops(params, tokens, *, active_params=None, layers=None, hidden=None, seq_len=None, recompute=False):
@@ -216,7 +216,7 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
                 raise InputError(name, "is infinite")
             strictly = name in ("params", "active_params", "tokens", "steps", "batch", "seq_len", "epochs",
                                 "dataset_tokens", "count", "mfu", "pue", "power_w", "lifetime_years", "utilisation",
-                                "accelerator_hours", "layers", "hidden")
+                                "accelerator_hours", "layers", "hidden", "scaling_efficiency")
             if raw.isna().any() and name in ("params",) and "accelerator_hours" not in df.columns:
                 raise InputError(name, "is NaN")
             _check(name, a, strictly_positive=strictly, minimum=0.0)
@@ -233,6 +233,10 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     util_in = _col(df, "utilisation", n)
     if (_given(util_in) & (util_in > 1)).any():
         raise InputError("utilisation", "must be <= 1")
+    scaling_opt = _opt(df, "scaling_efficiency")
+    if scaling_opt is not None and (np.nan_to_num(scaling_opt) > 1).any():
+        raise InputError("scaling_efficiency", "must be <= 1 (share of single-accelerator throughput kept)")
+    scaling = _ov(scaling_opt, 1.0)
     count = _col(df, "count", n)
     count = np.where(_given(count), count, 1.0)
     if (count != np.floor(count)).any():
@@ -306,7 +310,7 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     results = {}
     hours_opt = _opt(df, "accelerator_hours")
     for k, case in enumerate(("low", "central", "high")):
-        hours = _ov(hours_opt, flops / (peak * 1e12 * mfu[k]) / 3600.0)
+        hours = _ov(hours_opt, flops / (peak * 1e12 * mfu[k] * scaling) / 3600.0)
         wall = hours / count
         p_acc = acc_power[k]
         acc_kwh = hours * p_acc / 1000.0
@@ -403,7 +407,7 @@ def estimate_training(
     pue: float | None = None, intensity_g_per_kwh: float | None = None, price_usd_per_kwh: float | None = None,
     start=None, cloud_price_usd_per_gpu_hour: float | None = None, purchase_usd_per_accelerator: float | None = None,
     wue_l_per_kwh: float | None = None, lifetime_years: float | None = None, utilisation: float | None = None,
-    calibration=None,
+    scaling_efficiency: float | None = None, calibration=None,
 ) -> TrainingEstimate:
     """Estimate one training run. See the module docstring for the equations.
 
@@ -420,7 +424,7 @@ def estimate_training(
         price_usd_per_kwh=price_usd_per_kwh, start=str(start) if start is not None else None,
         cloud_price_usd_per_gpu_hour=cloud_price_usd_per_gpu_hour,
         purchase_usd_per_accelerator=purchase_usd_per_accelerator, wue_l_per_kwh=wue_l_per_kwh,
-        lifetime_years=lifetime_years, utilisation=utilisation).items()}
+        lifetime_years=lifetime_years, utilisation=utilisation, scaling_efficiency=scaling_efficiency).items()}
     for name in NUMERIC_INPUTS:
         if inputs.get(name) is not None:
             number(name, inputs[name], minimum=0.0)
@@ -476,6 +480,11 @@ def _assumptions(acc, prec, reg, inputs: Mapping[str, Any], calib, ci_window, fr
     else:
         a.add("mfu", mid, "fraction of peak", esrc, f"range {lo:.3g}-{hi:.3g} (low estimate uses the high MFU)")
         src.append(esrc)
+    if inputs.get("accelerator_hours") is None:
+        se = inputs.get("scaling_efficiency")
+        a.add("scaling_efficiency", 1.0 if se is None else se, "fraction", "user" if se is not None else "joulebook_assumptions",
+              "share of per-accelerator throughput kept at this count; default 1: the fleet MFU defaults "
+              "(Patterson et al.) already include large-scale losses", se is not None)
     idle, isrc, inote = hardware.idle_power_w(acc) if not math.isnan(acc.tdp_w) else (None, "", "")
     if inputs.get("power_w") is not None:
         a.add("accelerator_power_w", inputs["power_w"], "W mean per accelerator",

@@ -40,6 +40,7 @@ def register(sub) -> None:
     hw.add_argument("--count", type=_num, default=1, help="number of accelerators")
     hw.add_argument("--precision", default="bf16", help="fp32, tf32, bf16, fp16 or fp8")
     hw.add_argument("--mfu", type=_num, help="model FLOPs utilisation (default from data per accelerator and precision)")
+    hw.add_argument("--scaling-efficiency", type=_num, help="share of throughput kept when scaling out (default 1)")
     hw.add_argument("--accelerator-hours", type=_num, help="given accelerator-hours (skips the FLOPs path)")
     hw.add_argument("--power-w", type=_num, help="mean accelerator power in W (skips the power model)")
     hw.add_argument("--node-power-w", type=_num, help="non-accelerator node power per accelerator in W (0: accelerators only)")
@@ -69,7 +70,8 @@ def run(args) -> int:
         node_power_w=args.node_power_w, pue=args.pue, region=args.region, intensity_g_per_kwh=args.intensity_g_per_kwh,
         price_usd_per_kwh=args.price_usd_per_kwh, start=args.start,
         cloud_price_usd_per_gpu_hour=args.cloud_price_usd_per_gpu_hour,
-        purchase_usd_per_accelerator=args.purchase_usd_per_accelerator, calibration=args.calibration)
+        purchase_usd_per_accelerator=args.purchase_usd_per_accelerator, scaling_efficiency=args.scaling_efficiency,
+        calibration=args.calibration)
     if args.json:
         print_json(est.to_dict())
         return 0
