@@ -220,7 +220,7 @@ def fingerprint() -> str:
     """A short hash of every data file: the data version shown in reports and used by the runner."""
     h = hashlib.sha256()
     root = data_dir()
-    for p in sorted(root.rglob("*.csv")):
+    for p in sorted(q for q in root.rglob("*") if q.suffix in (".csv", ".jsonl", ".json")):
         h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:12]

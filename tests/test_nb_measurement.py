@@ -1,0 +1,151 @@
+"""notebooks/30_measurement_and_calibration.ipynb: hygiene, parameters, execution, metrics vs the library."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from joulebook import calibration
+from joulebook.errors import InputError
+from joulebook.measure import EnergyMeter
+from joulebook.measure import story as ms
+from joulebook.measure.fake import FakeClock, FakeGPU, FakeNVML, PiecewiseConstant
+from joulebook.reports import config
+from joulebook.reports.execute import execute_notebook, validate_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+NB = ROOT / "notebooks" / "30_measurement_and_calibration.ipynb"
+REPORT_ID = "measurement_calibration"
+
+@pytest.fixture(autouse=True)
+def _no_gpu_environment(monkeypatch):
+    """The fake backend is injected explicitly; a CUDA_VISIBLE_DEVICES of the host must not remap it."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("JOULEBOOK_FAKE_NVML", raising=False)
+
+
+
+def _parameters(cells) -> dict:
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    out = {}
+    for line in tagged[0].source.splitlines():
+        assert "  # " in line, f"every parameter has a comment: {line!r}"
+        code, comment = line.split("  # ", 1)
+        assert comment.strip() and "=" not in comment
+        node = ast.parse(code).body[0]
+        assert isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def test_hygiene():
+    nb = nbformat.read(str(NB), as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    cells = nb.cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
+    at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    assert "report_scenario(" in cells[at + 1].source
+    for c in cells:
+        if c.cell_type == "code":
+            assert not c.get("outputs") and c.get("execution_count") is None
+            tree = ast.parse(c.source)
+            assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(tree))
+            assert "sys.path" not in c.source
+            calls = [n for n in tree.body if isinstance(n, (ast.Expr, ast.Assign))]
+            if c is not cells[at] and c is not cells[at + 1]:
+                assert len(calls) <= 2, f"one or two library calls per cell: {c.source!r}"
+    code = [c for c in cells if c.cell_type == "code"]
+    assert "report.write_metrics(" in code[-1].source
+    assert any("report.provenance(" in c.source for c in code)
+
+
+def test_parameters_match_library_defaults():
+    assert _parameters(nbformat.read(str(NB), as_version=4).cells) == ms.REPORT_DEFAULTS
+
+
+def test_validation_rejects_bad_parameters():
+    for kw, name in (({"params": -1}, "params"), ({"measurement_file": "nope.jsonl"}, "measurement_file"),
+                     ({"calibration_window": "nope"}, "window"), ({"job_count": 2.5}, "job_count"),
+                     ({"layers": None}, "layers"), ({"precision": "fp7"}, "precision"), ({"param": 1}, "param")):
+        with pytest.raises((InputError, KeyError)) as e:
+            ms.report_scenario(**kw)
+        assert getattr(e.value, "parameter", None) == name, (kw, e.value)
+    with pytest.raises(InputError, match="params"):
+        ms.report_scenario(param=1)
+
+
+def test_report_block_is_declared():
+    spec = config.load_config(ROOT / "notebooks" / "reports.toml").spec(REPORT_ID)
+    assert spec.notebook.name == NB.name
+    assert spec.metrics_function == "joulebook.measure.story:report_metrics"
+    assert set(spec.test_parameter_set()) <= set(ms.REPORT_DEFAULTS)
+
+
+def test_library_story_matches_the_probe_csv():
+    """The default report calibrates exactly the CSV's train_step rows."""
+    st = ms.MeasurementStory(ms.report_scenario())
+    csv = calibration.fit_from_calibration_csv()
+    f = st.fitted.set_index("precision")
+    for _, row in csv.iterrows():
+        assert f.loc[row["precision"], "mfu"] == pytest.approx(row["mfu"], rel=1e-9)
+        assert f.loc[row["precision"], "energy_per_step_j"] == pytest.approx(row["energy_per_step_j"], rel=1e-9)
+    m = st.metrics()
+    assert m["energy_per_step_j"] == pytest.approx(6914.522 / 164, rel=1e-5)
+    assert m["precision_energy_ratio"] == pytest.approx((7182.314 / 25) / (6914.522 / 164), rel=1e-4)
+    assert not m["has_trace"] and "no per-sample power trace" in st.power_md()
+
+
+@pytest.mark.slow
+def test_executes_with_tiny_parameters_and_metrics_match_the_library(tmp_path):
+    spec = config.load_config(ROOT / "notebooks" / "reports.toml").spec(REPORT_ID)
+    params = spec.test_parameter_set()
+    res = execute_notebook(NB, params, tmp_path, timeout_s=300)
+    assert res.status == "ok", res.traceback
+    assert validate_metrics(res.metrics) == []
+    assert res.metrics == ms.report_metrics(params)
+    executed = nbformat.read(str(res.executed_path), as_version=4)
+    pngs = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(pngs) == 3  # per-window power, energy per precision, before/after
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in executed.cells for o in c.get("outputs", []))
+    assert "42.16 J per step" in text and "no per-sample power trace" in text
+
+
+def _traced_run(path: Path) -> Path:
+    """A measurement with a power trace, written by the meter on the fake backend."""
+    clk = FakeClock()
+    curve = PiecewiseConstant([5.0, 10.0, 0.5, 10.0, 100.0], [120.0, 640.0, 150.0, 560.0, 120.0])
+    meter = EnergyMeter(backend=FakeNVML([FakeGPU(curve)], clock=clk), clock=clk, out=path, trace=True)
+    meter.start()
+    meter.measure_idle(5.0)
+    meter.begin_window("train:bf16", meta={"steps": 100, "tokens_per_step": 4096, "precision": "bf16"})
+    clk.advance(10.0)
+    meter.end_window("train:bf16")
+    clk.advance(0.5)
+    meter.begin_window("train:fp32", meta={"steps": 20, "tokens_per_step": 4096, "precision": "fp32"})
+    clk.advance(10.0)
+    meter.end_window("train:fp32")
+    meter.stop()
+    return path
+
+
+@pytest.mark.slow
+def test_executes_on_a_traced_measurement(tmp_path):
+    run = _traced_run(tmp_path / "traced.jsonl")
+    params = {"measurement_file": str(run), "calibration_window": "train:bf16", "params": 1e8, "tokens_per_step": None,
+              "layers": None, "hidden": None, "seq_len": None, "job_params": 1e9, "job_tokens": 1e10, "job_count": 4,
+              "job_region": "se"}
+    res = execute_notebook(NB, params, tmp_path / "work", timeout_s=300)
+    assert res.status == "ok", res.traceback
+    assert validate_metrics(res.metrics) == []
+    assert res.metrics == ms.report_metrics(params)
+    m = res.metrics
+    assert m["has_trace"] and m["windows"] == 3 and m["energy_per_step_j"] == pytest.approx(640 * 10 / 100)
+    assert m["mfu"] == pytest.approx(6e8 * 4096 * 100 / 10 / 989e12, rel=1e-5)  # metrics keep 6 digits
+    assert m["precision_energy_ratio"] == pytest.approx((560 * 10 / 20 / 4096) / (640 * 10 / 100 / 4096))
+    executed = nbformat.read(str(res.executed_path), as_version=4)
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in executed.cells for o in c.get("outputs", []))
+    assert "holds a power trace" in text and "64.00 J per step" in text
