@@ -139,3 +139,10 @@ def test_every_data_file_is_in_the_data_dictionary():
     for p in data.data_dir().rglob("*"):
         if p.suffix in (".csv", ".jsonl") and not p.name.startswith("sources_"):
             assert f"`{p.relative_to(data.data_dir())}`" in readme or f"`{p.name}`" in readme, p.name
+
+
+def test_a_row_with_an_unquoted_comma_is_caught(broken_data):
+    p = broken_data / "fx_rates.csv"
+    p.write_text(p.read_text() + "CHF,2024,1.1,fx_annual_2024_secondary,secondary,a note, with a comma\n")
+    with pytest.raises(DataValidationError, match="unquoted comma"):
+        data.table("fx_rates")

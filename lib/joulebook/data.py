@@ -168,6 +168,19 @@ def _validate(name: str, df: pd.DataFrame, known_sources: set[str] | None) -> pd
 
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataValidationError(name, f"cannot be read as UTF-8 CSV: {e}") from None
+    if not rows:
+        raise DataValidationError(name, "empty file")
+    width = len(rows[0])
+    for i, row in enumerate(rows[1:], start=2):
+        if row and len(row) != width:
+            raise DataValidationError(name, f"{len(row)} fields where the header has {width} (unquoted comma?)", row=i)
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
     except Exception as e:  # malformed CSV
@@ -232,7 +245,7 @@ def sources_for(source_ids) -> pd.DataFrame:
     ids = list(dict.fromkeys(source_ids))
     out = src[src["source_id"].isin(ids)].copy()
     out["order"] = out["source_id"].map({s: i for i, s in enumerate(ids)})
-    return out.sort_values("order")[["source_id", "title", "publisher", "url_or_repo_path", "year_or_date", "licence"]]
+    return out.sort_values("order")[["source_id", "title", "url_or_repo_path", "year_or_date", "licence"]]
 
 
 # --------------------------------------------------------------------------- accelerators

@@ -36,12 +36,42 @@ def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None =
         fmt = (formats or {}).get(col)
         if fmt is not None:
             df[col] = [(fmt.format(v) if v is not None and v == v else "n/a") for v in df[col]]
-        elif df[col].dtype.kind == "f":
-            df[col] = [("n/a" if v != v else f"{v:,.4g}") for v in df[col]]
+        elif df[col].dtype.kind in "fi":
+            df[col] = [number(v) for v in df[col]]
     html = df.to_html(index=index, border=0, classes="jb-table", escape=True, na_rep="n/a")
     if caption:
         html = f"<p><b>{caption}</b></p>" + html
     display(HTML(html))
+
+
+def number(v: Any, digits: int = 4) -> str:
+    """A readable number: thousands separators, ``digits`` significant figures, no 1.2e+04 for ordinary sizes."""
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        return str(v)
+    if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
+        return f"{int(v):,}"
+    f = float(v)
+    if f == 0:
+        return "0"
+    a = abs(f)
+    if a >= 1e15 or a < 1e-4:
+        return f"{f:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(a))))
+    text = f"{round(f, decimals):,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _param(v: Any) -> str:
+    from .cli._common import to_jsonable
+
+    v = to_jsonable(v)
+    if isinstance(v, float):
+        return f"{v:.6g}" if abs(v) >= 1e6 and v == int(v) else number(v, 6)
+    return json.dumps(v)
 
 
 def git_commit() -> str:
@@ -67,11 +97,12 @@ def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iter
         f"data fingerprint `{data.fingerprint()}`. Every number below comes from the library's models "
         "or a sourced data row; the tables list each input."
     )
-    params = pd.DataFrame({"parameter": list(parameters), "value": [json.dumps(v) for v in parameters.values()]})
+    params = pd.DataFrame({"parameter": list(parameters), "value": [_param(v) for v in parameters.values()]})
     table(params, caption="Parameters of this run")
     if assumptions is not None and len(assumptions):
         df = assumptions.to_frame()
-        df["value"] = [v if isinstance(v, str) else json.dumps(v) for v in df["value"]]
+        df["value"] = [v if isinstance(v, str) else (_param(v) if isinstance(v, (int, float)) else json.dumps(v))
+                       for v in df["value"]]
         df["overridden"] = ["yes" if o else "" for o in df["overridden"]]
         table(df, caption="Assumptions used (override any of them by name)")
     ids = sorted(set(source_ids))
