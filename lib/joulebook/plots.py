@@ -37,7 +37,7 @@ def figure(nrows: int = 1, ncols: int = 1, **kw: Any):
     return plt.subplots(nrows, ncols, **kw)
 
 
-def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str = "{:,.3g}", highlight: str | None = None):
+def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str | None = None, highlight: str | None = None):
     """Horizontal bars with value labels; ``highlight`` marks one label."""
     import seaborn as sns
 
@@ -45,8 +45,10 @@ def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str = "{:
     cols = [colors[1] if (highlight is not None and lab == highlight) else colors[0] for lab in labels]
     ax.barh(list(map(str, labels)), values, color=cols)
     ax.invert_yaxis()
+    from .report import number
+
     for i, v in enumerate(values):
-        ax.text(v, i, " " + fmt.format(v), va="center", fontsize=9)
+        ax.text(v, i, " " + (fmt.format(v) if fmt else number(v, 3)), va="center", fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.margins(x=0.18)
