@@ -48,6 +48,7 @@ BASE = {"--params": "7e9", "--tokens": "2e12", "--accelerator": "a100-sxm4-80gb"
     ({"--pue": "0.5"}, "pue"),
     ({"--params": "7e9W"}, "params"),
     ({"--count": "2.5"}, "count"),
+    ({"--count": "inf"}, "count"),
     ({"--mfu": "1.5"}, "mfu"),
 ])
 def test_bad_input_exits_2_with_one_line(change, needle, capsys):

@@ -1,98 +1,44 @@
 """notebooks/70_federated_tradeoffs.ipynb: hygiene, parameters in step with the library, tiny execution."""
 
-import ast
-from pathlib import Path
-
-import nbformat
 import pytest
 
+import nbhelpers as nbh
 from joulebook import federated
 from joulebook.errors import InputError
-from joulebook.reports import config
-from joulebook.reports.execute import execute_notebook, validate_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
-NB = ROOT / "notebooks" / "70_federated_tradeoffs.ipynb"
+NB = nbh.NOTEBOOKS / "70_federated_tradeoffs.ipynb"
 REPORT_ID = "federated_tradeoffs"
 
 
-def _cells():
-    return nbformat.read(str(NB), as_version=4).cells
-
-
-def _parameters(cells) -> dict:
-    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    out = {}
-    for line in tagged[0].source.splitlines():
-        if not line.strip():
-            continue
-        assert "  # " in line, f"every parameter has a comment: {line!r}"
-        code, comment = line.split("  # ", 1)
-        assert comment.strip() and "=" not in comment, f"comment must be text without '=': {line!r}"
-        node = ast.parse(code).body[0]
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
-
-
 def test_hygiene():
-    nb = nbformat.read(str(NB), as_version=4)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    cells = nb.cells
-    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
-    tagged_at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    assert "report_scenario(" in cells[tagged_at + 1].source  # validation through the library right after
-    for c in cells:
-        if c.cell_type == "code":
-            assert not c.get("outputs") and c.get("execution_count") is None
-            tree = ast.parse(c.source)
-            assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(tree))
-            assert "sys.path" not in c.source
-    code = [c for c in cells if c.cell_type == "code"]
-    assert "report.write_metrics(" in code[-1].source
-    assert any("report.provenance(" in c.source for c in code)
+    nbh.check_hygiene(NB, "report_scenario(")  # validation through the library right after the parameters
 
 
 def test_parameters_match_library_defaults():
-    assert _parameters(_cells()) == federated.REPORT_DEFAULTS
+    assert nbh.parameters(nbh.read(NB).cells) == federated.REPORT_DEFAULTS
 
 
-def test_validation_cell_rejects_bad_parameters():
+@pytest.mark.parametrize("kw", [dict(clients=0), dict(participation=1.2), dict(data_bytes_per_client=-1.0),
+                                dict(grid_clients=[])], ids=lambda kw: next(iter(kw)))
+def test_validation_cell_rejects_bad_parameters(kw):
     with pytest.raises(InputError) as e:
-        federated.report_scenario(clients=0)
-    assert e.value.parameter == "clients"
-    with pytest.raises(InputError) as e:
-        federated.report_scenario(participation=1.2)
-    assert e.value.parameter == "participation"
-    with pytest.raises(InputError) as e:
-        federated.report_scenario(data_bytes_per_client=-1.0)
-    assert e.value.parameter == "data_bytes_per_client"
-    with pytest.raises(InputError) as e:
-        federated.report_scenario(grid_clients=[])
-    assert e.value.parameter == "grid_clients"
+        federated.report_scenario(**kw)
+    assert e.value.parameter == next(iter(kw))
+
+
+def test_validation_cell_rejects_unknown_parameters():
     with pytest.raises(InputError) as e:
         federated.report_scenario(client=3)
     assert "clients" in str(e.value)
 
 
 def test_report_block_is_declared():
-    spec = config.load_config(ROOT / "notebooks" / "reports.toml").spec(REPORT_ID)
-    assert spec.notebook.name == NB.name
-    assert spec.metrics_function == "joulebook.federated:report_metrics"
-    assert set(spec.test_parameter_set()) <= set(federated.REPORT_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.federated:report_metrics", federated.REPORT_DEFAULTS)
 
 
 @pytest.mark.slow
-def test_executes_with_tiny_parameters_and_metrics_match_the_library(tmp_path):
-    spec = config.load_config(ROOT / "notebooks" / "reports.toml").spec(REPORT_ID)
-    params = spec.test_parameter_set()
-    res = execute_notebook(NB, params, tmp_path, timeout_s=300)
-    assert res.status == "ok", res.traceback
-    assert validate_metrics(res.metrics) == []
-    assert res.metrics == federated.report_metrics(params)
-    executed = nbformat.read(str(res.executed_path), as_version=4)
-    pngs = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(pngs) >= 4  # breakdown, two break-even maps, data-size map, energy by size
-    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in executed.cells for o in c.get("outputs", []))
-    assert f"{params['clients']:,}" in text  # the prose is written from this run's values
+def test_executes_with_tiny_parameters_and_metrics_match_the_library(notebook_run):
+    assert notebook_run.metrics == federated.report_metrics(notebook_run.params)
+    assert len(notebook_run.pngs) >= 4  # breakdown, two break-even maps, data-size map, energy by size
+    # the prose is written from this run's values
+    assert f"{notebook_run.params['clients']:,}" in notebook_run.text()

@@ -5,66 +5,41 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import nbformat
 import pytest
 
+import nbhelpers as nbh
 from joulebook import calibration
 from joulebook.errors import InputError
 from joulebook.measure import EnergyMeter
 from joulebook.measure import story as ms
 from joulebook.measure.fake import FakeClock, FakeGPU, FakeNVML, PiecewiseConstant
-from joulebook.reports import config
-from joulebook.reports.execute import execute_notebook, validate_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
-NB = ROOT / "notebooks" / "30_measurement_and_calibration.ipynb"
+NB = nbh.NOTEBOOKS / "30_measurement_and_calibration.ipynb"
 REPORT_ID = "measurement_calibration"
 
-@pytest.fixture(autouse=True)
-def _no_gpu_environment(monkeypatch):
-    """The fake backend is injected explicitly; a CUDA_VISIBLE_DEVICES of the host must not remap it."""
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.delenv("JOULEBOOK_FAKE_NVML", raising=False)
 
+@pytest.fixture(autouse=True, scope="module")
+def _no_gpu_environment():
+    """The fake backend is injected explicitly; a CUDA_VISIBLE_DEVICES of the host must not remap it.
 
-
-def _parameters(cells) -> dict:
-    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    out = {}
-    for line in tagged[0].source.splitlines():
-        assert "  # " in line, f"every parameter has a comment: {line!r}"
-        code, comment = line.split("  # ", 1)
-        assert comment.strip() and "=" not in comment
-        node = ast.parse(code).body[0]
-        assert isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
+    Module-scoped, so that it is in force while the module's ``notebook_run`` executes the notebook.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        mp.delenv("JOULEBOOK_FAKE_NVML", raising=False)
+        yield
 
 
 def test_hygiene():
-    nb = nbformat.read(str(NB), as_version=4)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    cells = nb.cells
-    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
-    at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    assert "report_scenario(" in cells[at + 1].source
+    cells, at = nbh.check_hygiene(NB, "report_scenario(")
     for c in cells:
-        if c.cell_type == "code":
-            assert not c.get("outputs") and c.get("execution_count") is None
-            tree = ast.parse(c.source)
-            assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(tree))
-            assert "sys.path" not in c.source
-            calls = [n for n in tree.body if isinstance(n, (ast.Expr, ast.Assign))]
-            if c is not cells[at] and c is not cells[at + 1]:
-                assert len(calls) <= 2, f"one or two library calls per cell: {c.source!r}"
-    code = [c for c in cells if c.cell_type == "code"]
-    assert "report.write_metrics(" in code[-1].source
-    assert any("report.provenance(" in c.source for c in code)
+        if c.cell_type == "code" and c is not cells[at] and c is not cells[at + 1]:
+            calls = [n for n in ast.parse(c.source).body if isinstance(n, (ast.Expr, ast.Assign))]
+            assert len(calls) <= 2, f"one or two library calls per cell: {c.source!r}"
 
 
 def test_parameters_match_library_defaults():
-    assert _parameters(nbformat.read(str(NB), as_version=4).cells) == ms.REPORT_DEFAULTS
+    assert nbh.parameters(nbh.read(NB).cells) == ms.REPORT_DEFAULTS
 
 
 def test_validation_rejects_bad_parameters():
@@ -79,10 +54,7 @@ def test_validation_rejects_bad_parameters():
 
 
 def test_report_block_is_declared():
-    spec = config.load_config(ROOT / "notebooks" / "reports.toml").spec(REPORT_ID)
-    assert spec.notebook.name == NB.name
-    assert spec.metrics_function == "joulebook.measure.story:report_metrics"
-    assert set(spec.test_parameter_set()) <= set(ms.REPORT_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.measure.story:report_metrics", ms.REPORT_DEFAULTS)
 
 
 def test_library_story_matches_the_probe_csv():
@@ -100,17 +72,10 @@ def test_library_story_matches_the_probe_csv():
 
 
 @pytest.mark.slow
-def test_executes_with_tiny_parameters_and_metrics_match_the_library(tmp_path):
-    spec = config.load_config(ROOT / "notebooks" / "reports.toml").spec(REPORT_ID)
-    params = spec.test_parameter_set()
-    res = execute_notebook(NB, params, tmp_path, timeout_s=300)
-    assert res.status == "ok", res.traceback
-    assert validate_metrics(res.metrics) == []
-    assert res.metrics == ms.report_metrics(params)
-    executed = nbformat.read(str(res.executed_path), as_version=4)
-    pngs = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(pngs) == 3  # per-window power, energy per precision, before/after
-    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in executed.cells for o in c.get("outputs", []))
+def test_executes_with_tiny_parameters_and_metrics_match_the_library(notebook_run):
+    assert notebook_run.metrics == ms.report_metrics(notebook_run.params)
+    assert len(notebook_run.pngs) == 3  # per-window power, energy per precision, before/after
+    text = notebook_run.text()
     assert "42.16 J per step" in text and "no per-sample power trace" in text
 
 
@@ -138,14 +103,11 @@ def test_executes_on_a_traced_measurement(tmp_path):
     params = {"measurement_file": str(run), "calibration_window": "train:bf16", "params": 1e8, "tokens_per_step": None,
               "layers": None, "hidden": None, "seq_len": None, "job_params": 1e9, "job_tokens": 1e10, "job_count": 4,
               "job_region": "se"}
-    res = execute_notebook(NB, params, tmp_path / "work", timeout_s=300)
-    assert res.status == "ok", res.traceback
-    assert validate_metrics(res.metrics) == []
-    assert res.metrics == ms.report_metrics(params)
-    m = res.metrics
+    traced = nbh.execute(NB, params, tmp_path / "work")
+    m = traced.metrics
+    assert m == ms.report_metrics(params)
     assert m["has_trace"] and m["windows"] == 3 and m["energy_per_step_j"] == pytest.approx(640 * 10 / 100)
     assert m["mfu"] == pytest.approx(6e8 * 4096 * 100 / 10 / 989e12, rel=1e-5)  # metrics keep 6 digits
     assert m["precision_energy_ratio"] == pytest.approx((560 * 10 / 20 / 4096) / (640 * 10 / 100 / 4096))
-    executed = nbformat.read(str(res.executed_path), as_version=4)
-    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in executed.cells for o in c.get("outputs", []))
+    text = traced.text()
     assert "holds a power trace" in text and "64.00 J per step" in text

@@ -10,19 +10,15 @@ behind 10_training_energy.ipynb directly.
 
 from __future__ import annotations
 
-import importlib
 import math
-from pathlib import Path
 
 import pytest
 
+import nbhelpers as nbh
 from joulebook.errors import InputError, UnknownAcceleratorError, UnknownRegionError
-from joulebook.reports.config import load_config
-from joulebook.reports.execute import execute_notebook, validate_metrics
 from joulebook.reports.render import has_code, render_html
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = load_config(ROOT / "notebooks" / "reports.toml")
+CONFIG = nbh.load_reports()
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 
 
@@ -46,19 +42,14 @@ def same(a, b, path="metrics"):
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", CONFIG.reports, ids=[s.id for s in CONFIG.reports])
 def test_report_executes_with_test_parameters(spec, tmp_path):
-    notebooks_before = sorted(p.name for p in (ROOT / "notebooks").iterdir())
-    params = spec.test_parameter_set()
-    res = execute_notebook(spec.notebook, params, tmp_path / "work", timeout_s=spec.timeout_s)
-    assert res.status == "ok", f"{spec.id} failed: {res.error}\n{res.traceback}"
-    assert validate_metrics(res.metrics) == [], validate_metrics(res.metrics)
-    assert sorted(p.name for p in (ROOT / "notebooks").iterdir()) == notebooks_before, "the notebook wrote files"
+    notebooks_before = sorted(p.name for p in nbh.NOTEBOOKS.iterdir())
+    res = nbh.execute(spec.notebook, spec.test_parameter_set(), tmp_path / "work", timeout_s=spec.timeout_s)
+    assert sorted(p.name for p in nbh.NOTEBOOKS.iterdir()) == notebooks_before, "the notebook wrote files"
 
     if spec.metrics_function:
-        module, name = spec.metrics_function.split(":")
-        direct = getattr(importlib.import_module(module), name)(params)
-        same(res.metrics, direct)
+        same(res.metrics, nbh.library_metrics(spec, res.params))
 
-    page = render_html(res.executed_path, title=res.metrics["title"])
+    page = render_html(res.result.executed_path, title=res.metrics["title"])
     assert not has_code(page)
     assert "<img " in page and 'src="data:image/png;base64,' in page
     assert f"<title>{res.metrics['title']}" in page.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

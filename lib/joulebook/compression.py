@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import data, models
+from ._util import round6
 from .errors import InputError
 
 WEIGHT_ONLY_PRECISIONS = ("int8", "int4")
@@ -582,15 +583,6 @@ def sweep_summary(sweep: pd.DataFrame, techniques, helps_threshold: float = 1.1)
     return pd.DataFrame(rows)
 
 
-def _r6(x) -> float | None:
-    if x is None:
-        return None
-    f = float(x)
-    if not np.isfinite(f):
-        return None
-    return float(f"{f:.6g}")
-
-
 def check_parameters(*, model, accelerator, count, precision, batch, prompt_tokens, new_tokens, runtime, region,
                      student, techniques, batches, helps_threshold=1.1) -> dict[str, Any]:
     """Validate the compression report's parameters; returns the plan the report's cells use.
@@ -885,28 +877,28 @@ def report_metrics(parameters: dict[str, Any]) -> dict[str, Any]:
     else:
         finding = (f"Neither the baseline nor any technique fits {spec.name} in the memory of {sc['count']} x "
                    f"{sc['accelerator']} at batch {sc['batch']}.")
-    figs = [{"label": "baseline energy per 1k tokens", "value": _r6(base["energy_j_per_1k_tokens"]), "unit": "J"}]
+    figs = [{"label": "baseline energy per 1k tokens", "value": round6(base["energy_j_per_1k_tokens"]), "unit": "J"}]
     if best is not None:
-        figs.append({"label": f"{best['technique']} energy per 1k tokens", "value": _r6(best["energy_j_per_1k_tokens"]),
+        figs.append({"label": f"{best['technique']} energy per 1k tokens", "value": round6(best["energy_j_per_1k_tokens"]),
                      "unit": "J"})
     if best_acc is not None and (best is None or best_acc["technique"] != best["technique"]):
         figs.append({"label": f"{best_acc['technique']} energy per 1k tokens",
-                     "value": _r6(best_acc["energy_j_per_1k_tokens"]), "unit": "J"})
-    figs.append({"label": "baseline latency per 1k tokens", "value": _r6(base["latency_ms_per_1k_tokens"]), "unit": "ms"})
+                     "value": round6(best_acc["energy_j_per_1k_tokens"]), "unit": "J"})
+    figs.append({"label": "baseline latency per 1k tokens", "value": round6(base["latency_ms_per_1k_tokens"]), "unit": "ms"})
     metrics: dict[str, Any] = {
         "title": title, "finding": finding, "key_figures": figs[:4],
-        "baseline_energy_j_per_1k_tokens": _r6(base["energy_j_per_1k_tokens"]),
-        "baseline_latency_ms_per_1k_tokens": _r6(base["latency_ms_per_1k_tokens"]),
-        "baseline_memory_gb_per_accelerator": _r6(base["memory_gb_per_accelerator"]),
+        "baseline_energy_j_per_1k_tokens": round6(base["energy_j_per_1k_tokens"]),
+        "baseline_latency_ms_per_1k_tokens": round6(base["latency_ms_per_1k_tokens"]),
+        "baseline_memory_gb_per_accelerator": round6(base["memory_gb_per_accelerator"]),
         "baseline_fits_in_memory": bool(base["fits_in_memory"]),
         "baseline_bound_decode": base["bound_decode"],
         "best_technique": best["technique"] if best is not None else None,
         "best_technique_with_accuracy_data": best_acc["technique"] if best_acc is not None else None,
-        "techniques": {r["technique"]: ({"speedup": _r6(r["speedup"]), "memory_reduction": _r6(r["memory_reduction"]),
-                                         "energy_j_per_1k_tokens": _r6(r["energy_j_per_1k_tokens"]),
-                                         "latency_ms_per_1k_tokens": _r6(r["latency_ms_per_1k_tokens"]),
+        "techniques": {r["technique"]: ({"speedup": round6(r["speedup"]), "memory_reduction": round6(r["memory_reduction"]),
+                                         "energy_j_per_1k_tokens": round6(r["energy_j_per_1k_tokens"]),
+                                         "latency_ms_per_1k_tokens": round6(r["latency_ms_per_1k_tokens"]),
                                          "fits_in_memory": bool(r["fits_in_memory"]),
-                                         "accuracy_change_pct": _r6(r["accuracy_change_pct"])}
+                                         "accuracy_change_pct": round6(r["accuracy_change_pct"])}
                                         if r["supported"] else {"supported": False, "reason": r["reason"]})
                        for _, r in table.iterrows()},
         "stops_helping_from_batch": stop,

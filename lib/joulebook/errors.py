@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 
 class JoulebookError(Exception):
@@ -81,3 +81,15 @@ def close_matches(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
         if c not in out:
             out.append(c)
     return out[:n]
+
+
+def reject_unknown(names: Iterable[str], known: Collection[str], *, message: str = "unknown parameter",
+                   otherwise: str = "") -> None:
+    """Raise :class:`InputError` naming the first of ``names`` not in ``known``.
+
+    The message lists close matches among ``known``; where there are none, ``otherwise`` is appended instead.
+    """
+    for name in names:
+        if name not in known:
+            hint = close_matches(name, known)
+            raise InputError(name, message + (f"; close matches: {', '.join(hint)}" if hint else otherwise))

@@ -48,8 +48,9 @@ import numpy as np
 import pandas as pd
 
 from . import data, training
+from ._util import round6
 from .assumptions import Assumptions
-from .errors import InputError, UnknownNameError
+from .errors import InputError, UnknownNameError, reject_unknown
 from .validate import array, fraction, number
 
 DEVICE_CLASSES = ("phone", "laptop", "edge_gpu")
@@ -345,6 +346,14 @@ def _server_region_matrix(regions: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return m[:, :3], m[:, 3]
 
 
+def _scenarios(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray] | None]:
+    """The output frame (a copy of ``df``, index reset) and the checked FL inputs (``None`` when ``df`` is empty)."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError("scenarios", "expected a pandas DataFrame")
+    out = df.copy().reset_index(drop=True)
+    return out, (_validated(df, len(df)) if len(df) else None)
+
+
 def federated_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Vectorized federated-learning energy and emissions, one scenario per row.
 
@@ -358,13 +367,10 @@ def federated_frame(df: pd.DataFrame) -> pd.DataFrame:
     fl_server_emissions_kg, fl_emissions_kg, fl_wall_clock_hours; plus participants_per_round,
     fl_tokens_processed, fl_client_flops, uplink_gb, downlink_gb (central only: no uncertainty).
     """
-    if not isinstance(df, pd.DataFrame):
-        raise InputError("scenarios", "expected a pandas DataFrame")
-    n = len(df)
-    out = df.copy().reset_index(drop=True)
-    if n == 0:
+    out, v = _scenarios(df)
+    if v is None:
         return out
-    v = _validated(df, n)
+    n = len(df)
     device = _text(df, "device_class", n, "phone")
     basis = _text(df, "power_basis", n, DEFAULTS["power_basis"][0]).str.lower()
     bad = ~basis.isin(POWER_BASES)
@@ -429,13 +435,10 @@ def centralized_frame(df: pd.DataFrame) -> pd.DataFrame:
     central_energy_kwh, central_compute_emissions_kg, central_data_move_emissions_kg, central_emissions_kg,
     central_wall_clock_hours; plus central_tokens, central_data_gb, central_electricity_cost_usd.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise InputError("scenarios", "expected a pandas DataFrame")
-    n = len(df)
-    out = df.copy().reset_index(drop=True)
-    if n == 0:
+    out, v = _scenarios(df)
+    if v is None:
         return out
-    v = _validated(df, n)
+    n = len(df)
     access = _text(df, "access_type", n, "fixed_wifi")
     NET = _network_matrix(access, v["network_year"])
     tokens = v["rounds"] * v["clients"] * v["participation"] * v["local_epochs"] * v["tokens_per_client"] \
@@ -592,12 +595,7 @@ def compare(*, params: float, clients: int, participation: float, rounds: int, l
     """
     known = set(DEFAULTS) | {"index_bits", "server_power_w", "data_bytes_per_client", "network_year", "mfu", "pue",
                              "node_power_w", "power_w", "intensity_g_per_kwh", "price_usd_per_kwh"}
-    for k in overrides:
-        if k not in known:
-            from .errors import close_matches
-
-            hint = close_matches(k, known)
-            raise InputError(k, "unknown option" + (f"; close matches: {', '.join(hint)}" if hint else ""))
+    reject_unknown(overrides, known, message="unknown option")
     mix = client_regions if client_regions is not None else {region: 1.0}
     ci, ci_src = client_mix_intensity(mix)
     row = dict(params=params, clients=clients, participation=participation, rounds=rounds, local_epochs=local_epochs,
@@ -708,12 +706,7 @@ def report_scenario(**parameters) -> dict[str, Any]:
 
     Missing parameters take :data:`REPORT_DEFAULTS`; ``None`` means "not given" (derived or as published).
     """
-    for k in parameters:
-        if k not in REPORT_DEFAULTS:
-            from .errors import close_matches
-
-            hint = close_matches(k, REPORT_DEFAULTS)
-            raise InputError(k, "unknown parameter" + (f"; close matches: {', '.join(hint)}" if hint else ""))
+    reject_unknown(parameters, REPORT_DEFAULTS)
     p = {**REPORT_DEFAULTS, **parameters}
     for name in _GRID_KEYS:
         vals = p[name]
@@ -896,15 +889,6 @@ def findings(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | N
     return "\n\n".join(parts)
 
 
-def _r6(x):
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x) or math.isinf(x):
-        return None
-    return float(f"{x:.6g}")
-
-
 def metrics(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report's metrics.json (title, finding, key figures and named numbers)."""
     c, row = result.central, result.row
@@ -914,28 +898,28 @@ def metrics(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | No
                f"(federated/centralized = {ratio:.3g}x) and {c['winner_emissions']} training emits less.")
     be = c["break_even_params_energy"]
     key = [
-        {"label": "Federated energy", "value": _r6(c["fl_energy_kwh"]), "unit": "kWh"},
-        {"label": "Centralized energy", "value": _r6(c["central_energy_kwh"]), "unit": "kWh"},
-        {"label": "Federated / centralized emissions", "value": _r6(c["emissions_ratio_fl_to_central"]), "unit": "x"},
+        {"label": "Federated energy", "value": round6(c["fl_energy_kwh"]), "unit": "kWh"},
+        {"label": "Centralized energy", "value": round6(c["central_energy_kwh"]), "unit": "kWh"},
+        {"label": "Federated / centralized emissions", "value": round6(c["emissions_ratio_fl_to_central"]), "unit": "x"},
     ]
     if be is not None and not math.isnan(be):
-        key.append({"label": "Energy break-even model size", "value": _r6(be), "unit": "parameters"})
+        key.append({"label": "Energy break-even model size", "value": round6(be), "unit": "parameters"})
     out: dict[str, Any] = {"title": "Federated vs centralized training", "finding": finding, "key_figures": key}
     for k in ("fl_energy_kwh", "central_energy_kwh", "fl_emissions_kg", "central_emissions_kg",
               "fl_client_energy_kwh", "fl_network_energy_kwh", "fl_server_energy_kwh", "central_compute_energy_kwh",
               "central_data_move_energy_kwh", "energy_ratio_fl_to_central", "emissions_ratio_fl_to_central",
               "break_even_params_energy", "break_even_params_emissions", "uplink_gb", "downlink_gb", "central_data_gb"):
-        out[k] = _r6(c[k])
-    out["fl_energy_kwh_low"] = _r6(result.low["fl_energy_kwh"])
-    out["fl_energy_kwh_high"] = _r6(result.high["fl_energy_kwh"])
+        out[k] = round6(c[k])
+    out["fl_energy_kwh_low"] = round6(result.low["fl_energy_kwh"])
+    out["fl_energy_kwh_high"] = round6(result.high["fl_energy_kwh"])
     out["winner_energy"] = c["winner_energy"]
     out["winner_emissions"] = c["winner_emissions"]
     out["grid_cells"] = int(len(grid))
-    out["grid_federated_wins_energy_share"] = _r6((grid["winner_energy"] == "federated").mean())
-    out["grid_federated_wins_emissions_share"] = _r6((grid["winner_emissions"] == "federated").mean())
+    out["grid_federated_wins_energy_share"] = round6((grid["winner_energy"] == "federated").mean())
+    out["grid_federated_wins_emissions_share"] = round6((grid["winner_emissions"] == "federated").mean())
     if data_grid is not None:
-        out["data_grid_federated_wins_energy_share"] = _r6((data_grid["winner_energy"] == "federated").mean())
-        out["data_grid_federated_wins_emissions_share"] = _r6((data_grid["winner_emissions"] == "federated").mean())
+        out["data_grid_federated_wins_energy_share"] = round6((data_grid["winner_energy"] == "federated").mean())
+        out["data_grid_federated_wins_emissions_share"] = round6((data_grid["winner_emissions"] == "federated").mean())
     return out
 
 

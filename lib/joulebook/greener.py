@@ -31,7 +31,6 @@ a lower bound on energy; decode-bound serving costs more (see the inference repo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from . import data, training
-from .errors import InputError, UnknownNameError
+from ._util import round6
+from .errors import InputError, UnknownNameError, reject_unknown
 from .validate import array, fraction, number
 
 ARITHMETIC = "arithmetic (FLOPs removed)"
@@ -448,12 +448,7 @@ _LEVER_KEYS = ("params", "tokens", "layers", "hidden", "seq_len", "dedup_fractio
 
 def report_parameters(**parameters) -> dict[str, Any]:
     """Check the report's parameters (names, ranges) and return them merged over :data:`REPORT_DEFAULTS`."""
-    for k in parameters:
-        if k not in REPORT_DEFAULTS:
-            from .errors import close_matches
-
-            hint = close_matches(k, REPORT_DEFAULTS)
-            raise InputError(k, "unknown parameter" + (f"; close matches: {', '.join(hint)}" if hint else ""))
+    reject_unknown(parameters, REPORT_DEFAULTS)
     p = {**REPORT_DEFAULTS, **parameters}
     number("flops_budget", p["flops_budget"], strictly_positive=True)
     f = scaling_fit(p["fit"])
@@ -656,15 +651,6 @@ def findings(p: Mapping[str, Any], alloc: pd.DataFrame, sizing: pd.DataFrame, le
     return "\n\n".join(parts)
 
 
-def _r6(x):
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x) or math.isinf(x):
-        return None
-    return float(f"{x:.6g}")
-
-
 def metrics(p: Mapping[str, Any], alloc: pd.DataFrame, levers: pd.DataFrame) -> dict[str, Any]:
     """metrics.json of the greener-NLP report."""
     f = scaling_fit(p["fit"])
@@ -682,28 +668,28 @@ def metrics(p: Mapping[str, Any], alloc: pd.DataFrame, levers: pd.DataFrame) -> 
         "title": "Greener NLP training: sizing and data efficiency",
         "finding": finding,
         "key_figures": [
-            {"label": "Compute-optimal model size", "value": _r6(opt["params"]), "unit": "parameters"},
-            {"label": f"Extra energy at {worst['size_factor']:g}x size", "value": _r6(worst["extra_energy_pct"]),
+            {"label": "Compute-optimal model size", "value": round6(opt["params"]), "unit": "parameters"},
+            {"label": f"Extra energy at {worst['size_factor']:g}x size", "value": round6(worst["extra_energy_pct"]),
              "unit": "%"},
-            {"label": "Best arithmetic saving", "value": _r6(arith_pct), "unit": "%"},
-            {"label": "All training levers (claims)", "value": _r6(comb["saved_energy_pct"]), "unit": "%"},
+            {"label": "Best arithmetic saving", "value": round6(arith_pct), "unit": "%"},
+            {"label": "All training levers (claims)", "value": round6(comb["saved_energy_pct"]), "unit": "%"},
         ],
-        "optimal_params": _r6(opt["params"]), "optimal_tokens": _r6(opt["tokens"]),
-        "optimal_tokens_per_param": _r6(opt["tokens_per_param"]), "optimal_loss": _r6(opt["loss"]),
-        "budget_energy_kwh": _r6(alloc["facility_energy_kwh"].iloc[0]),
-        "loss_optimal_params": _r6(sz.loc[np.isclose(sz["size_factor"], 1.0), "params"].iloc[0]),
-        "loss_optimal_energy_kwh": _r6(sz.loc[np.isclose(sz["size_factor"], 1.0), "facility_energy_kwh"].iloc[0]),
-        "worst_size_factor": _r6(worst["size_factor"]), "worst_extra_energy_pct": _r6(worst["extra_energy_pct"]),
-        "baseline_energy_kwh": _r6(lv.loc["baseline", "facility_energy_kwh"]),
-        "baseline_emissions_kg": _r6(lv.loc["baseline", "emissions_kg"]),
-        "combined_energy_kwh": _r6(comb["facility_energy_kwh"]),
-        "combined_saved_energy_pct": _r6(comb["saved_energy_pct"]),
+        "optimal_params": round6(opt["params"]), "optimal_tokens": round6(opt["tokens"]),
+        "optimal_tokens_per_param": round6(opt["tokens_per_param"]), "optimal_loss": round6(opt["loss"]),
+        "budget_energy_kwh": round6(alloc["facility_energy_kwh"].iloc[0]),
+        "loss_optimal_params": round6(sz.loc[np.isclose(sz["size_factor"], 1.0), "params"].iloc[0]),
+        "loss_optimal_energy_kwh": round6(sz.loc[np.isclose(sz["size_factor"], 1.0), "facility_energy_kwh"].iloc[0]),
+        "worst_size_factor": round6(worst["size_factor"]), "worst_extra_energy_pct": round6(worst["extra_energy_pct"]),
+        "baseline_energy_kwh": round6(lv.loc["baseline", "facility_energy_kwh"]),
+        "baseline_emissions_kg": round6(lv.loc["baseline", "emissions_kg"]),
+        "combined_energy_kwh": round6(comb["facility_energy_kwh"]),
+        "combined_saved_energy_pct": round6(comb["saved_energy_pct"]),
     }
     for lever, row in lv.iterrows():
         if lever in ("baseline", "serving: teacher", "distillation run"):
             continue
         key = lever.replace("serving: ", "").replace(" + ", "_").replace(" ", "_").replace("-", "_")
-        out[f"saved_kwh_{key}"] = _r6(row["saved_facility_energy_kwh"])
+        out[f"saved_kwh_{key}"] = round6(row["saved_facility_energy_kwh"])
     return out
 
 

@@ -12,7 +12,7 @@ result says so).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -66,18 +66,26 @@ def hourly_intensity(region, month: int | None = None) -> np.ndarray | None:
     return r.intensity_g_per_kwh * shape
 
 
+def aware_datetime(value, tz: str | tzinfo, parameter: str = "start") -> datetime:
+    """Parse ``value`` (datetime or ISO string) to an aware datetime; a naive value is civil time in ``tz``.
+
+    Errors name ``parameter``.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(parameter, f"not an ISO date-time: {value!r} (e.g. 2026-07-01T02:00)") from None
+    if not isinstance(value, datetime):
+        raise InputError(parameter, f"expected a date-time, got {type(value).__name__}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz) if isinstance(tz, str) else tz)
+    return value
+
+
 def to_utc(start, tz: str) -> datetime:
     """Parse ``start`` (datetime or ISO string); a naive value is local civil time in ``tz``."""
-    if isinstance(start, str):
-        try:
-            start = datetime.fromisoformat(start)
-        except ValueError:
-            raise InputError("start", f"not an ISO date-time: {start!r} (e.g. 2026-07-01T02:00)") from None
-    if not isinstance(start, datetime):
-        raise InputError("start", f"expected a date-time, got {type(start).__name__}")
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=ZoneInfo(tz))
-    return start.astimezone(UTC)
+    return aware_datetime(start, tz).astimezone(UTC)
 
 
 def _hour_grid(start_utc: datetime, duration_h: float, step_h: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -200,5 +208,5 @@ def month_of(start, tz: str) -> int:
     return to_utc(start, tz).astimezone(ZoneInfo(tz)).month
 
 
-__all__ = ["hourly_intensity", "mean_intensity", "intensity_series", "tou_price_table", "by_start_hour", "to_utc",
-           "has_profile", "timedelta"]
+__all__ = ["aware_datetime", "hourly_intensity", "mean_intensity", "intensity_series", "tou_price_table",
+           "by_start_hour", "to_utc", "has_profile", "timedelta"]

@@ -43,7 +43,7 @@ import pandas as pd
 
 from . import compression, costs, data, hardware, models
 from .assumptions import Assumptions
-from .errors import InputError
+from .errors import InputError, reject_unknown
 from .validate import array, number
 
 BYTES_PER_VALUE = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
@@ -706,14 +706,7 @@ def estimate_inference(
     ov = dict(overrides or {})
     ov.update(more_overrides)
     allowed = set(RUNTIME_PARAMETERS) | set(OVERRIDES)
-    unknown = set(ov) - allowed
-    if unknown:
-        from .errors import close_matches
-
-        name = sorted(unknown)[0]
-        hint = close_matches(name, allowed)
-        raise InputError(name, "unknown parameter" + (f"; close matches: {', '.join(hint)}" if hint else
-                                                      f"; overridable: {', '.join(sorted(allowed))}"))
+    reject_unknown(sorted(ov), allowed, otherwise=f"; overridable: {', '.join(sorted(allowed))}")
     for k, v in ov.items():
         number(k, v, minimum=0.0)
     if model is None and params is None:

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from . import costs, data, grid, schedule
+from ._util import round6
 from .assumptions import Assumptions
 from .errors import InputError, UnknownNameError
 from .validate import number
@@ -902,15 +903,6 @@ def compare_from_parameters(params: Mapping[str, Any]) -> Plan:
                    internal_carbon_price_usd_per_t=p["internal_carbon_price_usd_per_t"])
 
 
-def _r6(x):
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x) or math.isinf(x):
-        return None
-    return float(f"{x:.6g}")
-
-
 def metrics(plan: Plan) -> dict[str, Any]:
     """The report's metrics.json: title, finding, key figures and the named numbers behind them."""
     ok = plan.allowed
@@ -924,24 +916,24 @@ def metrics(plan: Plan) -> dict[str, Any]:
                + (f"; the residency constraint costs {_kg(c['extra_emissions_kg'])} CO2e." if c["binding"] else
                   "; the residency constraint costs nothing." if c["residency"] else "."))
     key = [
-        {"label": f"Emissions in {best['region']} (best allowed)", "value": _r6(best["emissions_kg"]), "unit": "kg CO2e"},
-        {"label": "Worst / best allowed region", "value": _r6(ratio) if ratio is not None else 0.0, "unit": "x"},
-        {"label": "Residency constraint cost", "value": _r6(c["extra_emissions_kg"]), "unit": "kg CO2e"},
-        {"label": f"Best-start saving in {timing['region']}", "value": _r6(timing["timing_saving_kg"]), "unit": "kg CO2e"},
+        {"label": f"Emissions in {best['region']} (best allowed)", "value": round6(best["emissions_kg"]), "unit": "kg CO2e"},
+        {"label": "Worst / best allowed region", "value": round6(ratio) if ratio is not None else 0.0, "unit": "x"},
+        {"label": "Residency constraint cost", "value": round6(c["extra_emissions_kg"]), "unit": "kg CO2e"},
+        {"label": f"Best-start saving in {timing['region']}", "value": round6(timing["timing_saving_kg"]), "unit": "kg CO2e"},
     ]
     return {
         "title": f"Where and when to run: {plan.job.it_energy_kwh:,.0f} kWh over {plan.job.hours:g} h",
         "finding": finding, "key_figures": key,
         "objective": plan.objective, "team_tz": plan.team_tz, "best_region": best["region"],
         "best_start_local": best["best_start_local"], "best_start_team": best["best_start_team"],
-        "best_emissions_kg": _r6(best["emissions_kg"]), "best_cost_usd": _r6(best["cost_usd"]),
-        "best_water_l": _r6(best["water_l"]), "worst_to_best_ratio": _r6(ratio) if ratio is not None else None,
-        "constraint_binding": bool(c["binding"]), "constraint_extra_emissions_kg": _r6(c["extra_emissions_kg"]),
-        "constraint_extra_cost_usd": _r6(c["extra_cost_usd"]), "best_overall_region": c["best_overall"],
-        "largest_timing_saving_region": timing["region"], "largest_timing_saving_kg": _r6(timing["timing_saving_kg"]),
+        "best_emissions_kg": round6(best["emissions_kg"]), "best_cost_usd": round6(best["cost_usd"]),
+        "best_water_l": round6(best["water_l"]), "worst_to_best_ratio": round6(ratio) if ratio is not None else None,
+        "constraint_binding": bool(c["binding"]), "constraint_extra_emissions_kg": round6(c["extra_emissions_kg"]),
+        "constraint_extra_cost_usd": round6(c["extra_cost_usd"]), "best_overall_region": c["best_overall"],
+        "largest_timing_saving_region": timing["region"], "largest_timing_saving_kg": round6(timing["timing_saving_kg"]),
         "n_regions": int(len(plan.table)), "n_allowed": int(len(ok)),
-        "emissions_kg_by_region": {r: _r6(v) for r, v in zip(plan.table["region"], plan.table["emissions_kg"], strict=True)},
-        "carbon_cost_usd_by_region": {r: _r6(v) for r, v in zip(plan.table["region"], plan.table["carbon_cost_usd"], strict=True)
+        "emissions_kg_by_region": {r: round6(v) for r, v in zip(plan.table["region"], plan.table["emissions_kg"], strict=True)},
+        "carbon_cost_usd_by_region": {r: round6(v) for r, v in zip(plan.table["region"], plan.table["carbon_cost_usd"], strict=True)
                                       if pd.notna(v)},
     }
 

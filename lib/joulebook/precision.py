@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from . import data, training
+from ._util import round6
 from .assumptions import Assumptions
 from .errors import InputError
 from .validate import number
@@ -909,24 +910,24 @@ class PrecisionStudy:
             "finding": self.finding(),
             "key_figures": [
                 {"label": f"{r['schedule']} saving vs {self.parameters['baseline']}",
-                 "value": _r6(100 * r["energy_saving_vs_baseline"]), "unit": "%"},
-                {"label": f"{self.parameters['baseline']} training energy", "value": _r6(base["facility_energy_kwh"]),
+                 "value": round6(100 * r["energy_saving_vs_baseline"]), "unit": "%"},
+                {"label": f"{self.parameters['baseline']} training energy", "value": round6(base["facility_energy_kwh"]),
                  "unit": "kWh"},
-                {"label": "schedule energy", "value": _r6(r["facility_energy_kwh"]), "unit": "kWh"},
+                {"label": "schedule energy", "value": round6(r["facility_energy_kwh"]), "unit": "kWh"},
             ],
             "accelerator": self.parameters["accelerator"],
             "schedule": r["spec"],
-            "schedule_energy_kwh": _r6(r["facility_energy_kwh"]),
-            "schedule_saving_fraction": _r6(r["energy_saving_vs_baseline"]),
-            "baseline_energy_kwh": _r6(base["facility_energy_kwh"]),
-            "baseline_step_time_s": _r6(base["step_time_s"]),
-            "fp8_saving_fraction": _r6(fp8["energy_saving_vs_baseline"]) if fp8 is not None else None,
-            "fp32_energy_kwh": _r6(fp32["facility_energy_kwh"]) if fp32 is not None else None,
-            "bf16_model_to_measured_energy": _r6(meas["energy_ratio_model_to_measured"].iloc[0]) if len(meas) else None,
+            "schedule_energy_kwh": round6(r["facility_energy_kwh"]),
+            "schedule_saving_fraction": round6(r["energy_saving_vs_baseline"]),
+            "baseline_energy_kwh": round6(base["facility_energy_kwh"]),
+            "baseline_step_time_s": round6(base["step_time_s"]),
+            "fp8_saving_fraction": round6(fp8["energy_saving_vs_baseline"]) if fp8 is not None else None,
+            "fp32_energy_kwh": round6(fp32["facility_energy_kwh"]) if fp32 is not None else None,
+            "bf16_model_to_measured_energy": round6(meas["energy_ratio_model_to_measured"].iloc[0]) if len(meas) else None,
             "collapse_batch_by_width": {str(h): b for h, b in coll.items()},
         }
         if fp8 is not None:
-            out["key_figures"].append({"label": "all-fp8 saving", "value": _r6(100 * fp8["energy_saving_vs_baseline"]),
+            out["key_figures"].append({"label": "all-fp8 saving", "value": round6(100 * fp8["energy_saving_vs_baseline"]),
                                        "unit": "%"})
         return out
 
@@ -936,15 +937,6 @@ def _range(low: float, high: float) -> str:
     def one(v: float) -> str:
         return "n/a" if not math.isfinite(v) else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
     return f"{one(low)}-{one(high)}"
-
-
-def _r6(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    if not math.isfinite(x):
-        return None
-    return float(f"{x:.6g}")
 
 
 def study(*, params, layers, hidden, seq_len, batch, tokens, accelerator, accelerators, count, region, schedule,

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from . import costs, data, hardware, training
+from ._util import round6
 from .assumptions import Assumptions
 from .errors import InputError
 from .validate import array, fraction, number
@@ -993,8 +994,8 @@ class RoiStudy:
     def metrics(self) -> dict[str, Any]:
         r = self.ranked.iloc[0]
         s = self.switch
-        kf = [{"label": f"tokens per kWh, {r['accelerator']}", "value": _r6(r["tokens_per_kwh"]), "unit": "tokens/kWh"},
-              {"label": "owned switch savings per month", "value": _r6(s.owned.savings_usd_per_month), "unit": "USD"}]
+        kf = [{"label": f"tokens per kWh, {r['accelerator']}", "value": round6(r["tokens_per_kwh"]), "unit": "tokens/kWh"},
+              {"label": "owned switch savings per month", "value": round6(s.owned.savings_usd_per_month), "unit": "USD"}]
         if s.owned.month is not None:
             kf.append({"label": "owned switch break-even", "value": s.owned.month, "unit": "months"})
         elif s.cloud.month is not None:
@@ -1005,18 +1006,18 @@ class RoiStudy:
             "finding": self.finding(),
             "key_figures": kf[:4],
             "best_tokens_per_kwh_accelerator": r["accelerator"],
-            "best_tokens_per_kwh": _r6(r["tokens_per_kwh"]),
+            "best_tokens_per_kwh": round6(r["tokens_per_kwh"]),
             "to_count": s.to_count,
-            "speed_ratio": _r6(s.speed_ratio),
+            "speed_ratio": round6(s.speed_ratio),
             "owned_break_even_month": s.owned.month,
-            "owned_savings_usd_per_month": _r6(s.owned.savings_usd_per_month),
-            "owned_switch_cost_usd": _r6(s.owned.switch_cost_usd),
+            "owned_savings_usd_per_month": round6(s.owned.savings_usd_per_month),
+            "owned_switch_cost_usd": round6(s.owned.switch_cost_usd),
             "cloud_break_even_month": s.cloud.month,
-            "cloud_savings_usd_per_month": _r6(s.cloud.savings_usd_per_month),
+            "cloud_savings_usd_per_month": round6(s.cloud.savings_usd_per_month),
             "mix_best_owned_count": self.mix.best_count,
-            "mix_best_total_usd": _r6(self.mix.best_total_usd),
-            "mix_all_cloud_usd": _r6(self.mix.all_cloud_usd),
-            "mix_all_owned_usd": _r6(self.mix.all_owned_usd),
+            "mix_best_total_usd": round6(self.mix.best_total_usd),
+            "mix_all_cloud_usd": round6(self.mix.all_cloud_usd),
+            "mix_all_owned_usd": round6(self.mix.all_owned_usd),
         }
 
 
@@ -1034,13 +1035,6 @@ def _usd(x: float) -> str:
 
 def _big(x: float) -> str:
     return f"{x / 1e9:,.3g} billion" if abs(x) >= 1e9 else f"{x / 1e6:,.3g} million" if abs(x) >= 1e6 else f"{x:,.0f}"
-
-
-def _r6(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return float(f"{x:.6g}") if math.isfinite(x) else None
 
 
 def study(**parameters: Any) -> RoiStudy:

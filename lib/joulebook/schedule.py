@@ -91,16 +91,7 @@ def convert(when, to_tz, from_tz="UTC") -> datetime:
     """
     src = time_zone(from_tz, "from_tz")
     dst = time_zone(to_tz, "to_tz")
-    if isinstance(when, str):
-        try:
-            when = datetime.fromisoformat(when)
-        except ValueError:
-            raise InputError("when", f"not an ISO date-time: {when!r} (e.g. 2026-07-01T02:00)") from None
-    if not isinstance(when, datetime):
-        raise InputError("when", f"expected a date-time, got {type(when).__name__}")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=src)
-    return when.astimezone(dst)
+    return grid.aware_datetime(when, src, "when").astimezone(dst)
 
 
 def utc_offset_h(tz, when) -> float:

@@ -1,13 +1,51 @@
-"""Helpers shared by the CLI verbs: JSON output and human tables."""
+"""Helpers shared by the CLI verbs: number arguments, JSON output and human tables."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from ..errors import InputError
+
+
+def _float_arg(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a plain number (units are in the flag name), got {text!r}") from None
+
+
+def number_arg(text: str) -> float:
+    """argparse ``type`` for a plain number; rejects NaN (infinities are left to the model's own checks)."""
+    v = _float_arg(text)
+    if math.isnan(v):
+        raise argparse.ArgumentTypeError("NaN is not a value")
+    return v
+
+
+def finite_number_arg(text: str) -> float:
+    """argparse ``type`` for a plain, finite number (rejects NaN and infinities)."""
+    v = _float_arg(text)
+    if math.isnan(v) or math.isinf(v):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return v
+
+
+def whole(name: str, value: float | None) -> int | None:
+    """``value`` as an int (``None`` stays ``None``); :class:`InputError` naming ``name`` if it has a fraction."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise InputError(name, f"must be a finite whole number, got {value:g}")
+    if value != int(value):
+        raise InputError(name, f"must be a whole number, got {value:g}")
+    return int(value)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -51,3 +89,14 @@ def print_table(rows: list[tuple[str, str]], title: str | None = None) -> None:
     width = max((len(k) for k, _ in rows), default=0)
     for k, v in rows:
         print(f"  {k.ljust(width)}  {v}")
+
+
+def print_assumptions(assumptions: Iterable[Any]) -> None:
+    """Print an estimate's assumptions, one line each (notes cut to 70 characters), and where the full ones are."""
+    print("assumptions:")
+    for a in assumptions:
+        flag = " (given)" if a.overridden else ""
+        note = a.note if len(a.note) <= 70 else a.note[:69] + "…"
+        value = a.value if isinstance(a.value, str) else fmt(a.value)
+        print(f"  {a.name} = {value} {a.unit}{flag}  [{a.source or '-'}] {note}".rstrip())
+    print("(--json gives every assumption in full, with its source)")

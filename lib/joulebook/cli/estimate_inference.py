@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-from ..errors import InputError
-from ._common import fmt, print_json, print_table
-
-
-def _num(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a plain number (units are in the flag name), got {text!r}") from None
-    if math.isnan(v) or math.isinf(v):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return v
+from ._common import finite_number_arg, fmt, print_assumptions, print_json, print_table, whole
 
 
 def _setting(text: str) -> tuple[str, float]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     name, value = text.split("=", 1)
-    return name.strip().replace("-", "_"), _num(value.strip())
-
-
-def _whole(name: str, v: float | None) -> int | None:
-    if v is None:
-        return None
-    if v != int(v):
-        raise InputError(name, f"must be a whole number, got {v:g}")
-    return int(v)
+    return name.strip().replace("-", "_"), finite_number_arg(value.strip())
 
 
 def register(sub) -> None:
@@ -41,19 +21,19 @@ def register(sub) -> None:
                     "1,000 generated tokens, with compression techniques applied to the model description.")
     m = p.add_argument_group("model")
     m.add_argument("--model", help="preset (llama-7b, llama-3-8b, llama-2-70b, mixtral-8x7b, ...)")
-    m.add_argument("--params", type=_num, help="instead of --model: total parameters")
-    m.add_argument("--active-params", type=_num, help="active parameters per token (MoE)")
-    m.add_argument("--layers", type=_num, help="layers L")
-    m.add_argument("--hidden", type=_num, help="model width d")
-    m.add_argument("--heads", type=_num, help="attention heads")
-    m.add_argument("--kv-heads", type=_num, help="KV heads (grouped-query attention); default = heads")
-    m.add_argument("--head-dim", type=_num, help="dimensions per head; default hidden / heads")
-    m.add_argument("--vocab", type=_num, help="vocabulary size")
-    m.add_argument("--experts", type=_num, help="experts (MoE)")
-    m.add_argument("--experts-active", type=_num, help="experts per token (MoE)")
+    m.add_argument("--params", type=finite_number_arg, help="instead of --model: total parameters")
+    m.add_argument("--active-params", type=finite_number_arg, help="active parameters per token (MoE)")
+    m.add_argument("--layers", type=finite_number_arg, help="layers L")
+    m.add_argument("--hidden", type=finite_number_arg, help="model width d")
+    m.add_argument("--heads", type=finite_number_arg, help="attention heads")
+    m.add_argument("--kv-heads", type=finite_number_arg, help="KV heads (grouped-query attention); default = heads")
+    m.add_argument("--head-dim", type=finite_number_arg, help="dimensions per head; default hidden / heads")
+    m.add_argument("--vocab", type=finite_number_arg, help="vocabulary size")
+    m.add_argument("--experts", type=finite_number_arg, help="experts (MoE)")
+    m.add_argument("--experts-active", type=finite_number_arg, help="experts per token (MoE)")
     hw = p.add_argument_group("hardware and numbers")
     hw.add_argument("--accelerator", default="h100-sxm", help="accelerator id or alias")
-    hw.add_argument("--count", type=_num, default=1, help="accelerators in tensor parallel")
+    hw.add_argument("--count", type=finite_number_arg, default=1, help="accelerators in tensor parallel")
     hw.add_argument("--precision", default="bf16", help="fp32, tf32, bf16, fp16, fp8 or int8 (weights and activations)")
     hw.add_argument("--weight-precision", help="weights only (e.g. int4 with --activation-precision bf16)")
     hw.add_argument("--activation-precision", help="activations")
@@ -64,17 +44,17 @@ def register(sub) -> None:
                     help="fp8 | int8-weight-only | int4-weight-only | w8a8 | kv:fp8 | sparse-2:4 | prune:0.5[:sparse] | "
                          "distill:STUDENT | moe:K/E (repeat or join with + to combine)")
     w = p.add_argument_group("workload")
-    w.add_argument("--batch", type=_num, default=1, help="sequences decoded together")
-    w.add_argument("--prompt-tokens", type=_num, default=128, help="prompt tokens per sequence")
-    w.add_argument("--new-tokens", type=_num, default=128, help="generated tokens per sequence")
+    w.add_argument("--batch", type=finite_number_arg, default=1, help="sequences decoded together")
+    w.add_argument("--prompt-tokens", type=finite_number_arg, default=128, help="prompt tokens per sequence")
+    w.add_argument("--new-tokens", type=finite_number_arg, default=128, help="generated tokens per sequence")
     site = p.add_argument_group("where and prices")
     site.add_argument("--region", help="region id (see `joulebook regions`); emissions are null without one")
-    site.add_argument("--pue", type=_num, help="power usage effectiveness (default: the region's operator)")
-    site.add_argument("--intensity-g-per-kwh", type=_num, help="grid intensity override")
-    site.add_argument("--price-usd-per-kwh", type=_num, help="electricity price override")
-    site.add_argument("--cloud-price-usd-per-gpu-hour", type=_num, help="rental price override")
-    site.add_argument("--power-w", type=_num, help="mean accelerator power in W (skips the power model)")
-    site.add_argument("--compute-efficiency", type=_num, help="fraction of dense peak reached by matmuls")
+    site.add_argument("--pue", type=finite_number_arg, help="power usage effectiveness (default: the region's operator)")
+    site.add_argument("--intensity-g-per-kwh", type=finite_number_arg, help="grid intensity override")
+    site.add_argument("--price-usd-per-kwh", type=finite_number_arg, help="electricity price override")
+    site.add_argument("--cloud-price-usd-per-gpu-hour", type=finite_number_arg, help="rental price override")
+    site.add_argument("--power-w", type=finite_number_arg, help="mean accelerator power in W (skips the power model)")
+    site.add_argument("--compute-efficiency", type=finite_number_arg, help="fraction of dense peak reached by matmuls")
     site.add_argument("--set", action="append", default=[], type=_setting, metavar="NAME=VALUE",
                       help="override any parameter of data/inference_runtime.csv (e.g. memory_bandwidth_efficiency=0.8)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -91,14 +71,14 @@ def run(args) -> int:
                  if v is not None}
     overrides.update(dict(args.set))
     est = estimate_inference(
-        model=args.model, params=args.params, active_params=args.active_params, layers=_whole("layers", args.layers),
-        hidden=_whole("hidden", args.hidden), heads=_whole("heads", args.heads), kv_heads=_whole("kv_heads", args.kv_heads),
-        head_dim=_whole("head_dim", args.head_dim), vocab=_whole("vocab", args.vocab),
-        experts=_whole("experts", args.experts), experts_active=_whole("experts_active", args.experts_active),
-        accelerator=args.accelerator, count=_whole("count", args.count), precision=args.precision,
+        model=args.model, params=args.params, active_params=args.active_params, layers=whole("layers", args.layers),
+        hidden=whole("hidden", args.hidden), heads=whole("heads", args.heads), kv_heads=whole("kv_heads", args.kv_heads),
+        head_dim=whole("head_dim", args.head_dim), vocab=whole("vocab", args.vocab),
+        experts=whole("experts", args.experts), experts_active=whole("experts_active", args.experts_active),
+        accelerator=args.accelerator, count=whole("count", args.count), precision=args.precision,
         weight_precision=args.weight_precision, activation_precision=args.activation_precision,
-        kv_precision=args.kv_precision, batch=_whole("batch", args.batch),
-        prompt_tokens=_whole("prompt_tokens", args.prompt_tokens), new_tokens=_whole("new_tokens", args.new_tokens),
+        kv_precision=args.kv_precision, batch=whole("batch", args.batch),
+        prompt_tokens=whole("prompt_tokens", args.prompt_tokens), new_tokens=whole("new_tokens", args.new_tokens),
         runtime=args.runtime, technique="+".join(args.technique) if args.technique else None, region=args.region,
         overrides=overrides)
     if args.json:
@@ -121,11 +101,5 @@ def run(args) -> int:
         for r in acc:
             print(f"  accuracy: {r['metric']} {r['baseline_value']} -> {r['compressed_value']} "
                   f"({r['change_pct']:+.2f} %) [{r['record_id']}, {r['source_id']}]")
-    print("assumptions:")
-    for a in est.assumptions.values():
-        flag = " (given)" if a.overridden else ""
-        note = a.note if len(a.note) <= 70 else a.note[:69] + "…"
-        value = a.value if isinstance(a.value, str) else fmt(a.value)
-        print(f"  {a.name} = {value} {a.unit}{flag}  [{a.source or '-'}] {note}".rstrip())
-    print("(--json gives every assumption in full, with its source)")
+    print_assumptions(est.assumptions.values())
     return 0

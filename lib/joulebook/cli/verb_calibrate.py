@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-import math
 from pathlib import Path
 
 from ..errors import InputError
-from ._common import fmt, print_json
-
-
-def _num(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a plain number (units are in the flag name), got {text!r}") from None
-    if math.isnan(v) or math.isinf(v):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return v
+from ._common import finite_number_arg, fmt, print_json
 
 
 def register(sub) -> None:
@@ -30,13 +18,13 @@ def register(sub) -> None:
     p.add_argument("run", help="measurement JSONL file (from `joulebook measure --out`)")
     p.add_argument("--accelerator", required=True, help="accelerator id or alias the run used, e.g. h100-sxm")
     p.add_argument("--precision", help="precision of the run (fp32, tf32, bf16, fp16, fp8); default: from the window")
-    p.add_argument("--params", type=_num, help="model parameters N (default: from the window, if recorded)")
-    p.add_argument("--tokens-per-step", type=_num, help="tokens per training step (default: from the window)")
-    p.add_argument("--steps", type=_num, help="training steps in the window (default: from `measure --steps`)")
+    p.add_argument("--params", type=finite_number_arg, help="model parameters N (default: from the window, if recorded)")
+    p.add_argument("--tokens-per-step", type=finite_number_arg, help="tokens per training step (default: from the window)")
+    p.add_argument("--steps", type=finite_number_arg, help="training steps in the window (default: from `measure --steps`)")
     p.add_argument("--window", help="window to calibrate from (default: the only measured window)")
-    p.add_argument("--layers", type=_num, help="layers L (with --hidden and --seq-len: adds the attention FLOPs)")
-    p.add_argument("--hidden", type=_num, help="model width d")
-    p.add_argument("--seq-len", type=_num, help="sequence length s")
+    p.add_argument("--layers", type=finite_number_arg, help="layers L (with --hidden and --seq-len: adds the attention FLOPs)")
+    p.add_argument("--hidden", type=finite_number_arg, help="model width d")
+    p.add_argument("--seq-len", type=finite_number_arg, help="sequence length s")
     p.add_argument("--out", help="profile file to write (default: <run>.calibration.json in the current folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object (profile and comparison)")
     p.set_defaults(func=run)

@@ -20,7 +20,6 @@ Behaviour (decided here, documented in ``--help``):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import subprocess
@@ -28,20 +27,10 @@ import sys
 import time
 
 from ..errors import InputError, MeasurementUnavailable
-from ._common import fmt, print_json, print_table
+from ._common import finite_number_arg, fmt, print_json, print_table
 
 GRACE_S = 10.0  # after the first signal, how long the command may take to exit before it is terminated
 KILL_AFTER_S = 5.0
-
-
-def _num(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a plain number (units are in the flag name), got {text!r}") from None
-    if math.isnan(v) or math.isinf(v):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return v
 
 
 def register(sub) -> None:
@@ -54,13 +43,13 @@ def register(sub) -> None:
         usage="joulebook measure [options] -- CMD [ARGS...]")
     p.add_argument("--gpus", help="GPU indices to measure, among those visible (CUDA_VISIBLE_DEVICES order), e.g. 0,1; "
                                   "default: all visible")
-    p.add_argument("--interval-ms", type=_num, default=100.0, help="power sampling interval in ms (default 100 = 10 Hz)")
+    p.add_argument("--interval-ms", type=finite_number_arg, default=100.0, help="power sampling interval in ms (default 100 = 10 Hz)")
     p.add_argument("--out", help="stream the measurement to this JSONL file (header, windows, summary)")
     p.add_argument("--trace", action="store_true", help="also write every power sample to --out (for plots)")
-    p.add_argument("--idle-baseline-s", type=_num, help="first measure S seconds of idle power, then report net energy")
+    p.add_argument("--idle-baseline-s", type=finite_number_arg, help="first measure S seconds of idle power, then report net energy")
     p.add_argument("--region", help="region id for emissions and electricity cost (see `joulebook regions`)")
-    p.add_argument("--steps", type=_num, help="training steps the command runs: energy per step")
-    p.add_argument("--tokens-per-step", type=_num, help="tokens per step (with --steps): energy per token")
+    p.add_argument("--steps", type=finite_number_arg, help="training steps the command runs: energy per step")
+    p.add_argument("--tokens-per-step", type=finite_number_arg, help="tokens per step (with --steps): energy per token")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     p.set_defaults(func=run)

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import math
-
-from ._common import fmt, print_json, print_table
-
-
-def _num(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a plain number (units are in the flag name), got {text!r}") from None
-    if math.isnan(v):
-        raise argparse.ArgumentTypeError("NaN is not a value")
-    return v
+from ._common import fmt, number_arg, print_json, print_table, whole
 
 
 def register(sub) -> None:
@@ -26,37 +13,32 @@ def register(sub) -> None:
                                    "on-demand rental (switch = migration).")
     p.add_argument("--from", dest="from_accelerator", default="a100-sxm4-80gb", help="today's accelerator")
     p.add_argument("--to", dest="to_accelerator", default="h100-sxm", help="the accelerator to switch to")
-    p.add_argument("--count", type=_num, default=64, help="accelerators in today's fleet")
-    p.add_argument("--to-count", type=_num, help="accelerators after the switch (default: the fewest with today's capacity)")
-    p.add_argument("--utilisation", type=_num, default=0.7, help="share of the month today's fleet is busy (0-1]")
+    p.add_argument("--count", type=number_arg, default=64, help="accelerators in today's fleet")
+    p.add_argument("--to-count", type=number_arg, help="accelerators after the switch (default: the fewest with today's capacity)")
+    p.add_argument("--utilisation", type=number_arg, default=0.7, help="share of the month today's fleet is busy (0-1]")
     p.add_argument("--precision-from", default="bf16", help="training precision today")
     p.add_argument("--precision-to", default="bf16", help="training precision after the switch")
     p.add_argument("--region", default="us-va", help="region: tariff, PUE, grid intensity (see `joulebook regions`)")
-    p.add_argument("--price-usd-per-kwh", type=_num, help="electricity tariff override")
-    p.add_argument("--migration-usd", type=_num, default=0.0, help="one-off cost of porting and validating the work")
-    p.add_argument("--resale-fraction", type=_num, default=0.0, help="share of the old fleet's price recovered (owned)")
-    p.add_argument("--operations-share-per-year", type=_num,
+    p.add_argument("--price-usd-per-kwh", type=number_arg, help="electricity tariff override")
+    p.add_argument("--migration-usd", type=number_arg, default=0.0, help="one-off cost of porting and validating the work")
+    p.add_argument("--resale-fraction", type=number_arg, default=0.0, help="share of the old fleet's price recovered (owned)")
+    p.add_argument("--operations-share-per-year", type=number_arg,
                    help="yearly operations cost as a share of purchase price (default 0.10, a labelled assumption)")
-    p.add_argument("--horizon-months", type=_num, help="months within which the switch must pay back (default: life)")
+    p.add_argument("--horizon-months", type=number_arg, help="months within which the switch must pay back (default: life)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..errors import InputError
     from ..roi import switch_roi
 
-    for name in ("count", "to_count", "horizon_months"):
-        v = getattr(args, name)
-        if v is not None and v != int(v):
-            raise InputError(name.replace("_", "-"), f"must be a whole number, got {v:g}")
     res = switch_roi(
-        from_accelerator=args.from_accelerator, to_accelerator=args.to_accelerator, from_count=int(args.count),
-        to_count=int(args.to_count) if args.to_count is not None else None, utilisation=args.utilisation,
+        from_accelerator=args.from_accelerator, to_accelerator=args.to_accelerator, from_count=whole("count", args.count),
+        to_count=whole("to-count", args.to_count), utilisation=args.utilisation,
         precision_from=args.precision_from, precision_to=args.precision_to, region=args.region,
         price_usd_per_kwh=args.price_usd_per_kwh, migration_usd=args.migration_usd,
         resale_fraction=args.resale_fraction, operations_share_per_year=args.operations_share_per_year,
-        horizon_months=int(args.horizon_months) if args.horizon_months is not None else None)
+        horizon_months=whole("horizon-months", args.horizon_months))
     if args.json:
         print_json(res.to_dict())
         return 0

@@ -7,7 +7,6 @@ metrics the notebook writes, directly from the parameters (the tests compare the
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .. import data
+from .._util import round6
 from ..assumptions import Assumptions
-from ..errors import InputError, close_matches
+from ..errors import InputError, reject_unknown
 from ..validate import number
 
 REPORT_DEFAULTS: dict[str, Any] = {
@@ -44,10 +44,7 @@ def report_scenario(**parameters) -> dict[str, Any]:
     from ..calibration import choose_window
     from .jsonl import load_measurement, resolve_measurement_file
 
-    for k in parameters:
-        if k not in REPORT_DEFAULTS:
-            hint = close_matches(k, REPORT_DEFAULTS)
-            raise InputError(k, "unknown parameter" + (f"; close matches: {', '.join(hint)}" if hint else ""))
+    reject_unknown(parameters, REPORT_DEFAULTS)
     p = {**REPORT_DEFAULTS, **parameters}
     path = resolve_measurement_file(p["measurement_file"])
     m = load_measurement(path)
@@ -397,14 +394,9 @@ def fmt_count(n: float) -> str:
 
 
 def _r6(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    if not math.isfinite(x):
-        return None
-    if x == 0:
-        return 0.0
-    return float(f"{x:.6g}")
+    """:func:`~joulebook._util.round6`, with -0.0 written as 0.0."""
+    v = round6(x)
+    return 0.0 if v == 0 else v
 
 
 def report_metrics(parameters: dict[str, Any] | None = None) -> dict[str, Any]:

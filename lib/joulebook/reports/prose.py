@@ -85,15 +85,19 @@ def round_sig(v: Any, digits: int = 6) -> Any:
     return float(f"{f:.{digits}g}")
 
 
-def _scaled(v: Any, steps: list[tuple[float, str]]) -> str:
+_COUNT_STEPS = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+
+
+def _scaled(v: Any, steps: list[tuple[float, str]], sep: str = " ") -> str:
+    """``v`` in the first unit of ``steps`` (factor, unit; largest first) it reaches, ``sep`` before the unit."""
     if missing(v):
         return "n/a"
     f = float(v)
     for factor, unit in steps:
         if abs(f) >= factor:
-            return f"{sig(f / factor)} {unit}"
+            return f"{sig(f / factor)}{sep}{unit}".rstrip()
     factor, unit = steps[-1]  # below the smallest step: still in the smallest unit
-    return f"{sig(f / factor)} {unit}"
+    return f"{sig(f / factor)}{sep}{unit}".rstrip()
 
 
 def energy_kwh(v: Any) -> str:
@@ -152,24 +156,13 @@ def seconds(v: Any) -> str:
 
 
 def tokens(v: Any) -> str:
-    if missing(v):
-        return "n/a"
-    f = float(v)
-    for factor, word in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(f) >= factor:
-            return f"{sig(f / factor)} {word}"
-    return sig(f)
+    """Token counts: ``2 T``, ``350 M``."""
+    return _scaled(v, _COUNT_STEPS)
 
 
 def params(v: Any) -> str:
     """Model size: ``7B``, ``350M``."""
-    if missing(v):
-        return "n/a"
-    f = float(v)
-    for factor, word in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(f) >= factor:
-            return f"{sig(f / factor)}{word}"
-    return sig(f)
+    return _scaled(v, _COUNT_STEPS, sep="")
 
 
 def pct(v: Any, digits: int = 2) -> str:

@@ -1,0 +1,155 @@
+"""Shared logic of the report-notebook tests (tests/test_nb_*.py, tests/test_notebooks_execute.py).
+
+A ``test_nb_*`` module names its notebook (``NB``) and report block (``REPORT_ID``) and keeps
+only the assertions that tie that notebook to its library module. Reading the parameters
+cell, the house rules of a report notebook, the reports.toml block and the execution with
+the block's tiny test_parameters live here; the ``notebook_run`` fixture of conftest.py
+executes a module's notebook once and hands every test of the module the same :class:`Run`.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from joulebook.reports import config
+from joulebook.reports.execute import ExecutionResult, execute_notebook, validate_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+REPORTS_TOML = NOTEBOOKS / "reports.toml"
+EXECUTION_TIMEOUT_S = 300
+
+# what a report notebook's code cells may not hold: logic belongs in lib/joulebook, data is read through it
+FORBIDDEN_NODES = (ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.For, ast.While)
+FORBIDDEN_TEXT = ("sys.path", "read_csv")
+PROVENANCE_WITHIN = 4  # report.provenance( is called in one of the first code cells
+
+
+def read(nb_path: Path):
+    return nbformat.read(str(nb_path), as_version=4)
+
+
+def load_reports() -> config.Config:
+    return config.load_config(REPORTS_TOML)
+
+
+def report_spec(report_id: str) -> config.ReportSpec:
+    return load_reports().spec(report_id)
+
+
+def parameters_index(cells) -> int:
+    """Index of the first cell tagged 'parameters'."""
+    return next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+
+
+def parameters(cells) -> dict[str, Any]:
+    """The parameters cell as a dict: exactly one tagged cell, one ``name = literal  # comment`` per line.
+
+    No blank lines; every comment is non-empty text without ``=`` (papermill's parser trips on it).
+    """
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    out = {}
+    for line in tagged[0].source.splitlines():
+        assert "  # " in line, f"every parameter has a comment: {line!r}"
+        code, comment = line.split("  # ", 1)
+        assert comment.strip() and "=" not in comment, f"comment must be text without '=': {line!r}"
+        node = ast.parse(code).body[0]
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        out[node.targets[0].id] = ast.literal_eval(node.value)  # literals only
+    return out
+
+
+def check_hygiene(nb_path: Path, validation_call: str):
+    """The house rules of a report notebook; returns its cells and the index of the parameters cell.
+
+    python3 kernel, a ``# Title`` cell first, ``validation_call`` in the cell right after the
+    parameters, code cells without outputs, definitions, lambdas, loops, ``sys.path`` or
+    ``read_csv``, provenance near the top and ``report.write_metrics(`` in the last code cell.
+    """
+    nb = read(nb_path)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    cells = nb.cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
+    at = parameters_index(cells)
+    assert validation_call in cells[at + 1].source, f"the cell after the parameters calls {validation_call}"
+    code = [c for c in cells if c.cell_type == "code"]
+    for c in code:
+        assert not c.get("outputs") and c.get("execution_count") is None
+        tree = ast.parse(c.source)
+        assert not any(isinstance(n, FORBIDDEN_NODES) for n in ast.walk(tree)), c.source
+        for text in FORBIDDEN_TEXT:
+            assert text not in c.source, f"{text} in {c.source!r}"
+    assert "report.write_metrics(" in code[-1].source
+    assert any("report.provenance(" in c.source for c in code[:PROVENANCE_WITHIN])
+    return cells, at
+
+
+def check_report_block(report_id: str, nb_path: Path, metrics_function: str, parameter_names) -> config.ReportSpec:
+    """The reports.toml block runs ``nb_path``, names the library's ``metrics_function`` and only
+    sets test_parameters among ``parameter_names``."""
+    spec = report_spec(report_id)
+    assert spec.notebook.name == nb_path.name
+    assert spec.metrics_function == metrics_function
+    assert set(spec.test_parameter_set()) <= set(parameter_names)
+    return spec
+
+
+def library_metrics(spec: config.ReportSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The block's ``metrics_function`` ("pkg.mod:fn") called with ``params``: the library's direct result."""
+    module, name = spec.metrics_function.split(":")
+    fn: Callable[[Mapping[str, Any]], dict[str, Any]] = getattr(importlib.import_module(module), name)
+    return fn(params)
+
+
+class Run:
+    """A notebook executed successfully (status ok, valid metrics.json), with views of its outputs."""
+
+    def __init__(self, result: ExecutionResult, params: Mapping[str, Any]):
+        assert result.status == "ok", f"{result.error}\n{result.traceback}"
+        problems = validate_metrics(result.metrics)
+        assert problems == [], problems
+        self.result = result
+        self.params = params  # the parameters as passed in
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.result.metrics
+
+    @cached_property
+    def executed(self):
+        return read(self.result.executed_path)
+
+    @cached_property
+    def outputs(self) -> list:
+        return [o for c in self.executed.cells for o in c.get("outputs", [])]
+
+    @property
+    def pngs(self) -> list:
+        return [o for o in self.outputs if "image/png" in o.get("data", {})]
+
+    def text(self, mime: str = "text/markdown") -> str:
+        """Every output of type ``mime`` joined: the prose the notebook wrote from this run's values."""
+        return "".join(str(o.get("data", {}).get(mime, "")) for o in self.outputs)
+
+    @property
+    def problems(self) -> list:
+        """Error outputs and anything written to stderr."""
+        return [o for o in self.outputs if o.get("output_type") == "error" or o.get("name") == "stderr"]
+
+
+def execute(nb_path: Path, params: Mapping[str, Any], workdir: Path, timeout_s: float = EXECUTION_TIMEOUT_S) -> Run:
+    """Execute ``nb_path`` with ``params`` in ``workdir``; fails unless it ran and wrote valid metrics."""
+    return Run(execute_notebook(nb_path, params, workdir, timeout_s=timeout_s), params)
+
+
+def execute_report(nb_path: Path, report_id: str, workdir: Path) -> Run:
+    """Execute ``nb_path`` with the test_parameters of the report block ``report_id``."""
+    return execute(nb_path, report_spec(report_id).test_parameter_set(), workdir)
