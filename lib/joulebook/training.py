@@ -307,46 +307,59 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     util = [_ov(util_opt, x) for x in (uti_h, uti_c, uti_l)]
     emb = [R[:, 9], R[:, 10], R[:, 11]]
 
-    results = {}
+    # Results go straight into one preallocated block (rows = output columns), so a sweep of a
+    # million scenarios allocates a handful of temporaries rather than hundreds of arrays.
+    names = [name for key in OUTPUT_KEYS for name in (key, f"{key}_low", f"{key}_high")]
+    block = np.empty((len(names), n))
+    case_row = {"central": 0, "low": 1, "high": 2}
+
+    def row(key: str, case: str) -> np.ndarray:
+        return block[OUTPUT_KEYS.index(key) * 3 + case_row[case]]
+
     hours_opt = _opt(df, "accelerator_hours")
+    no_steps, no_epochs = bool(np.isnan(steps).all()), bool(np.isnan(epochs).all())
+    cap = tdp if power_in is None else np.where(np.isnan(tdp), power_in, tdp)
+    flops_out = flops if hours_opt is None else np.where(np.isnan(hours_opt), flops, np.nan)
     for k, case in enumerate(("low", "central", "high")):
-        hours = _ov(hours_opt, flops / (peak * 1e12 * mfu[k] * scaling) / 3600.0)
-        wall = hours / count
+        hours = row("accelerator_hours", case)
+        np.divide(flops, peak * (1e12 * 3600.0) * mfu[k] * scaling, out=hours)
+        if hours_opt is not None:
+            np.copyto(hours, hours_opt, where=~np.isnan(hours_opt))
+        wall = row("wall_clock_hours", case)
+        np.divide(hours, count, out=wall)
         p_acc = acc_power[k]
-        acc_kwh = hours * p_acc / 1000.0
-        it = hours * (p_acc + node[k]) / 1000.0
-        fac = it * pue[k]
-        cap = tdp if power_in is None else np.where(np.isnan(tdp), power_in, tdp)
-        peak_kw = count * (cap + node[k]) * pue[k] / 1000.0
-        elec = fac * price
-        res = {
-            "flops": flops if hours_opt is None else np.where(np.isnan(hours_opt), flops, np.nan),
-            "accelerator_hours": hours,
-            "wall_clock_hours": wall,
-            "steps": steps,
-            "step_time_s": wall * 3600.0 / steps,
-            "energy_per_step_j": it * 3.6e6 / steps,
-            "energy_per_epoch_kwh": fac / epochs,
-            "accelerator_energy_kwh": acc_kwh,
-            "it_energy_kwh": it,
-            "facility_energy_kwh": fac,
-            "peak_power_kw": peak_kw,
-            "accelerator_power_w": p_acc,
-            "emissions_kg": fac * ci / 1000.0,
-            "embodied_emissions_kg": hours * emb[k],
-            "water_l": it * wue[k] + fac * ewif[k],
-            "electricity_cost_usd": elec,
-            "cloud_cost_usd": hours * cloud[k],
-            "onprem_cost_usd": hours * buy[k] / (life[k] * 8760.0 * util[k]) + elec,
-        }
-        results[case] = res
-    cols: dict[str, np.ndarray] = {}
-    for key in OUTPUT_KEYS:
-        cols[key] = results["central"][key]
-        cols[f"{key}_low"] = results["low"][key]
-        cols[f"{key}_high"] = results["high"][key]
-    res = pd.DataFrame(cols, index=df.index)
-    keep = [c for c in df.columns if c not in cols]
+        row("accelerator_power_w", case)[:] = p_acc
+        np.multiply(hours, np.asarray(p_acc) / 1000.0, out=row("accelerator_energy_kwh", case))
+        it = row("it_energy_kwh", case)
+        np.multiply(hours, (np.asarray(p_acc) + node[k]) / 1000.0, out=it)
+        fac = row("facility_energy_kwh", case)
+        np.multiply(it, pue[k], out=fac)
+        np.multiply(count, (cap + node[k]) * pue[k] / 1000.0, out=row("peak_power_kw", case))
+        elec = row("electricity_cost_usd", case)
+        np.multiply(fac, price, out=elec)
+        row("flops", case)[:] = flops_out
+        row("steps", case)[:] = steps
+        if no_steps:
+            row("step_time_s", case).fill(np.nan)
+            row("energy_per_step_j", case).fill(np.nan)
+        else:
+            np.divide(wall * 3600.0, steps, out=row("step_time_s", case))
+            np.divide(it * 3.6e6, steps, out=row("energy_per_step_j", case))
+        if no_epochs:
+            row("energy_per_epoch_kwh", case).fill(np.nan)
+        else:
+            np.divide(fac, epochs, out=row("energy_per_epoch_kwh", case))
+        np.multiply(fac, ci / 1000.0, out=row("emissions_kg", case))
+        np.multiply(hours, emb[k], out=row("embodied_emissions_kg", case))
+        water = row("water_l", case)
+        np.multiply(it, wue[k], out=water)
+        water += fac * ewif[k]
+        np.multiply(hours, cloud[k], out=row("cloud_cost_usd", case))
+        onprem = row("onprem_cost_usd", case)
+        np.multiply(hours, buy[k] / (life[k] * 8760.0 * util[k]), out=onprem)
+        onprem += elec
+    res = pd.DataFrame(block.T, index=df.index, columns=names, copy=False)
+    keep = [c for c in df.columns if c not in names]
     return pd.concat([df[keep], res], axis=1)
 
 
