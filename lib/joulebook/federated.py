@@ -51,6 +51,7 @@ from . import data, training
 from ._util import round6
 from .assumptions import Assumptions
 from .errors import InputError, UnknownNameError, reject_unknown
+from .reports import prose
 from .validate import array, fraction, number
 
 DEVICE_CLASSES = ("phone", "laptop", "edge_gpu")
@@ -158,6 +159,14 @@ def network_table(reference_year: int = REFERENCE_YEAR) -> pd.DataFrame:
     df["data_year"] = dy
     df["age_years"] = reference_year - dy
     return df
+
+
+ACCESS_LABELS = {"cellular": "cellular networks", "fixed_wifi": "fixed broadband and Wi-Fi",
+                 "datacentre": "data-centre networks"}
+
+
+def _access_label(access_type: str) -> str:
+    return ACCESS_LABELS.get(_access_key(access_type), _access_key(access_type))
 
 
 def _access_key(access_type: str) -> str:
@@ -840,8 +849,8 @@ def findings(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | N
     ratio = c["energy_ratio_fl_to_central"]
     more_less = f"{ratio:.3g}x the energy of" if ratio >= 1 else f"{1 / ratio:.3g}x less energy than"
     parts = [
-        f"**{row['params']:.3g}-parameter model, {row['clients']:,} {row['device_class']} clients over "
-        f"{_access_key(row['access_type'])}.** Federated training uses {c['fl_energy_kwh']:.3g} kWh "
+        f"**{prose.params(row['params'])}-parameter model, {row['clients']:,} {row['device_class']} clients over "
+        f"{_access_label(row['access_type'])}.** Federated training uses {c['fl_energy_kwh']:.3g} kWh "
         f"(range {lo['fl_energy_kwh']:.3g}–{hi['fl_energy_kwh']:.3g}), {more_less} centralized training in "
         f"{row['region']} ({c['central_energy_kwh']:.3g} kWh, range {lo['central_energy_kwh']:.3g}–"
         f"{hi['central_energy_kwh']:.3g}), so **{win_e}** training uses less energy"
@@ -893,8 +902,8 @@ def metrics(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | No
     """The report's metrics.json (title, finding, key figures and named numbers)."""
     c, row = result.central, result.row
     ratio = c["energy_ratio_fl_to_central"]
-    finding = (f"For a {row['params']:.3g}-parameter model on {row['clients']:,} {row['device_class']}s over "
-               f"{_access_key(row['access_type'])}, {c['winner_energy']} training uses less energy "
+    finding = (f"For a {prose.params(row['params'])}-parameter model on {row['clients']:,} {row['device_class']}s over "
+               f"{_access_label(row['access_type'])}, {c['winner_energy']} training uses less energy "
                f"(federated/centralized = {ratio:.3g}x) and {c['winner_emissions']} training emits less.")
     be = c["break_even_params_energy"]
     key = [
