@@ -111,3 +111,12 @@ def test_notebook_is_named_and_declared(path):
     assert re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", path.name), "name notebooks NN_topic.ipynb"
     declared = {s.notebook.name for s in load_config(ROOT / "notebooks" / "reports.toml").reports}
     assert path.name in declared, f"{path.name} has no [[report]] block in notebooks/reports.toml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_last_cell_does_not_print_the_metrics_dict(path):
+    """A bare ``report.write_metrics(...)`` would render the returned dict as raw text on the page."""
+    last = code_cells(load(path))[-1]
+    tree = ast.parse(last.source)
+    assert tree.body and not isinstance(tree.body[-1], ast.Expr), (
+        "assign the result (metrics = report.write_metrics(...)) so the page shows no raw dict")
