@@ -87,9 +87,9 @@ def test_gpu_selection_and_cuda_visible_devices(tmp_path):
 
 
 def test_idle_baseline_gives_net_energy():
-    # 120 W for the first 2.5 s (the 1 s baseline falls inside it even on a loaded machine), then 600 W
-    r = jb("measure", "--json", "--idle-baseline-s", "1", "--", *py("import time; time.sleep(2.5)"),
-           spec="power=steps:120x2.5,600x100")
+    # 120 W for the first 4 s (the 1 s baseline falls inside it even on a loaded machine), then 600 W
+    r = jb("measure", "--json", "--idle-baseline-s", "1", "--", *py("import time; time.sleep(4)"),
+           spec="power=steps:120x4,600x100")
     obj = json.loads(r.stdout)
     assert obj["idle_power_w"] == pytest.approx(120.0, rel=1e-3)
     assert obj["net_energy_j"] == pytest.approx(obj["energy_j"] - obj["idle_power_w"] * obj["duration_s"], rel=1e-6)
