@@ -6,11 +6,16 @@ import math
 from typing import Any
 
 
-def round6(x: Any) -> float | None:
-    """``x`` as a float rounded to 6 significant figures (for ``metrics.json``); ``None``, NaN and inf give ``None``."""
+def round_to(x: Any, digits: int) -> float | None:
+    """``x`` as a float rounded to ``digits`` significant figures; ``None``, NaN and inf give ``None``."""
     if x is None:
         return None
     x = float(x)
     if not math.isfinite(x):
         return None
-    return float(f"{x:.6g}")
+    return float(f"{x:.{digits}g}")
+
+
+def round6(x: Any) -> float | None:
+    """``x`` rounded to 6 significant figures (the precision of ``metrics.json``)."""
+    return round_to(x, 6)

@@ -476,16 +476,24 @@ def electricity_price(price_key: str, customer_class: str = "industrial") -> tup
                                                  f"converted at {rate:g} USD/{r['currency']} ({fx_src}, unverified rate)")
 
 
+@cached
+def operator_defaults(operator: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(PUE low/central/high, on-site WUE low/central/high in L/kWh) of an operator class of ``operator_defaults.csv``."""
+    op = table("operator_defaults").set_index("operator").loc[operator]
+    return ((float(op["pue_low"]), float(op["pue"]), float(op["pue_high"])),
+            (float(op["wue_onsite_low_l_per_kwh"]), float(op["wue_onsite_l_per_kwh"]),
+             float(op["wue_onsite_high_l_per_kwh"])))
+
+
 @cache
 def _region_index(directory: str) -> dict[str, Region]:
     regions = table("regions")
-    ops = table("operator_defaults").set_index("operator")
     ewif = assumption_row("ewif_l_per_kwh")
     out: dict[str, Region] = {}
     for _, r in regions.iterrows():
         val, basis, year, src = _intensity(r["intensity_file"], r["intensity_key"])
         price = electricity_price(r.get("price_key") or "")
-        op = ops.loc[r["operator"]]
+        pue, wue = operator_defaults(r["operator"])
         out[r["region_id"]] = Region(
             region_id=r["region_id"], name=r["name"], kind=r["kind"], iso3=r["iso3"],
             blocs=tuple(b for b in str(r.get("blocs") or "").split(";") if b and b != "nan"),
@@ -494,10 +502,7 @@ def _region_index(directory: str) -> dict[str, Region]:
             price_usd_per_kwh=price[0] if price else None, price_year=price[1] if price else None,
             price_source_id=price[2] if price else None, price_note=price[3] if price else "no electricity price row",
             tou_schedule=r.get("tou_schedule") if isinstance(r.get("tou_schedule"), str) else None,
-            operator=r["operator"],
-            pue=(float(op["pue_low"]), float(op["pue"]), float(op["pue_high"])),
-            wue_onsite_l_per_kwh=(float(op["wue_onsite_low_l_per_kwh"]), float(op["wue_onsite_l_per_kwh"]),
-                                  float(op["wue_onsite_high_l_per_kwh"])),
+            operator=r["operator"], pue=pue, wue_onsite_l_per_kwh=wue,
             ewif_l_per_kwh=(ewif[0], ewif[1], ewif[2]),
             carbon_price_scheme=r.get("carbon_price_scheme") if isinstance(r.get("carbon_price_scheme"), str) else None,
             cloud_provider=r.get("cloud_provider") if isinstance(r.get("cloud_provider"), str) else None,
@@ -539,16 +544,14 @@ def region(name: str) -> Region:
         named = [r for r in idx.values() if r.kind == "country" and r.iso3 == iso]
         if named:
             return named[0]
-        ops = table("operator_defaults").set_index("operator").loc["industry"]
+        pue, wue = operator_defaults("industry")
         ewif = assumption_row("ewif_l_per_kwh")
         return Region(
             region_id=f"country:{iso.lower()}", name=hit.iloc[0]["area_name"], kind="country", iso3=iso, blocs=(),
             timezone="UTC", intensity_g_per_kwh=val, intensity_basis=basis, intensity_year=year,
             intensity_source_id=src, hourly_zone=None, price_usd_per_kwh=None, price_year=None, price_source_id=None,
             price_note="no electricity price row", tou_schedule=None, operator="industry",
-            pue=(float(ops["pue_low"]), float(ops["pue"]), float(ops["pue_high"])),
-            wue_onsite_l_per_kwh=(float(ops["wue_onsite_low_l_per_kwh"]), float(ops["wue_onsite_l_per_kwh"]),
-                                  float(ops["wue_onsite_high_l_per_kwh"])),
+            pue=pue, wue_onsite_l_per_kwh=wue,
             ewif_l_per_kwh=(ewif[0], ewif[1], ewif[2]), carbon_price_scheme=None, cloud_provider=None,
             cloud_region=None, note="country resolved from the intensity table only: time zone UTC (not local), no price")
     choices = list(idx) + [a.lower() for a in countries.loc[countries["area_type"] == "country", "area_id"]]

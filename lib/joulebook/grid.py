@@ -12,7 +12,7 @@ result says so).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -38,10 +38,6 @@ def _profiles(zone: str) -> tuple[dict[str, np.ndarray], float]:
         g = g.sort_values("hour_local")
         out[season] = g["ratio_to_annual_mean"].astype(float).to_numpy()
     return out, float(z["utc_offset_h"].iloc[0])
-
-
-def has_profile(region) -> bool:
-    return data.region(region).hourly_zone is not None
 
 
 def _ratio_table(zone: str) -> tuple[np.ndarray, float]:
@@ -209,4 +205,4 @@ def month_of(start, tz: str) -> int:
 
 
 __all__ = ["aware_datetime", "hourly_intensity", "mean_intensity", "intensity_series", "tou_price_table",
-           "by_start_hour", "to_utc", "has_profile", "timedelta"]
+           "by_start_hour", "to_utc"]

@@ -35,6 +35,11 @@ def idle_power_w(accelerator) -> tuple[float, str, str]:
     return mid * acc.tdp_w, src, f"no measured idle power: {mid:g} x TDP {acc.tdp_w:g} W"
 
 
+def load_power_w(idle_w, cap_w, load_fraction):
+    """The power model itself, vectorized over any broadcastable inputs: idle + (cap - idle) x load."""
+    return idle_w + (cap_w - idle_w) * load_fraction
+
+
 def power_w(accelerator, load_fraction) -> float | np.ndarray:
     """Accelerator power (W) at ``load_fraction`` of its dynamic range (scalar or array)."""
     acc = data.accelerator(accelerator)
@@ -43,7 +48,12 @@ def power_w(accelerator, load_fraction) -> float | np.ndarray:
     else:
         load = array("load_fraction", load_fraction, minimum=0.0, maximum=1.0)
     idle, _, _ = idle_power_w(acc)
-    return idle + (acc.tdp_w - idle) * load
+    return load_power_w(idle, acc.tdp_w, load)
+
+
+def busy_power_w(accelerator, which: str = "central") -> float:
+    """Accelerator power (W) under sustained training: :func:`power_w` at the busy fraction."""
+    return power_w(accelerator, busy_power_fraction(which))
 
 
 def busy_power_fraction(which: str = "central") -> float:

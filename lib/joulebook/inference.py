@@ -275,9 +275,7 @@ def _resolve_acc(acc_id: str, prec: str) -> dict[str, Any]:
 
 def _resolve_region(name: str) -> dict[str, Any]:
     if not name:
-        ops = data.table("operator_defaults").set_index("operator").loc["industry"]
-        return {"ci": float("nan"), "price": float("nan"),
-                "pue": (float(ops["pue_low"]), float(ops["pue"]), float(ops["pue_high"]))}
+        return {"ci": float("nan"), "price": float("nan"), "pue": data.operator_defaults("industry")[0]}
     r = data.region(name)
     return {"ci": r.intensity_g_per_kwh, "price": r.price_usd_per_kwh if r.price_usd_per_kwh is not None else float("nan"),
             "pue": r.pue}
@@ -507,8 +505,8 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
 
         ld_p = _load(tc_p, tm_p, t_p, busy_hi, mem_load, gap_load)
         ld_d = _load(tc_d, tm_d, t_d, busy_hi, mem_load, gap_load)
-        p_p = idle + (tdp - idle) * ld_p
-        p_d = idle + (tdp - idle) * ld_d
+        p_p = hardware.load_power_w(idle, tdp, ld_p)
+        p_d = hardware.load_power_w(idle, tdp, ld_d)
         pw_in = _col(df, "power_w", n)
         p_p = np.where(np.isnan(pw_in), p_p, pw_in)
         p_d = np.where(np.isnan(pw_in), p_d, pw_in)
@@ -846,8 +844,7 @@ def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, ru
     elif reg is not None:
         a.add("pue", reg.pue[1], "ratio", "joulebook_operator_defaults", f"{reg.operator} default; range {reg.pue[0]:g}-{reg.pue[2]:g}")
     else:
-        ops = data.table("operator_defaults").set_index("operator").loc["industry"]
-        a.add("pue", float(ops["pue"]), "ratio", "joulebook_operator_defaults", "no region: industry average")
+        a.add("pue", data.operator_defaults("industry")[0][1], "ratio", "joulebook_operator_defaults", "no region: industry average")
         src.append("joulebook_operator_defaults")
     if reg is not None:
         src += reg.source_ids

@@ -52,17 +52,17 @@ def number(v: Any, digits: int = 4) -> str:
         return "n/a"
     if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
         return str(v)
+    from .reports.prose import sig
+
     if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
         return f"{int(v):,}"
     f = float(v)
-    if f == 0:
-        return "0"
     a = abs(f)
-    if a >= 1e15 or a < 1e-4:
+    if a >= 1e15 or 0 < a < 1e-4:
         return f"{f:.{digits - 1}e}"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(a))))
-    text = f"{round(f, decimals):,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    if a >= 10 ** (digits - 1):  # whole units: no rounding away of digits left of the point
+        return f"{f:,.0f}"
+    return sig(f, digits)
 
 
 def _param(v: Any) -> str:

@@ -301,7 +301,7 @@ def _hw(acc_name: str, precision: str, mfu: float | None, purchase_option: str) 
     lo, mid, hi, src = data.efficiency(acc.accelerator_id, p, "train")
     m = number("mfu", mfu, strictly_positive=True, maximum=1.0) if mfu is not None else mid
     idle, _, _ = hardware.idle_power_w(acc)
-    busy = idle + (acc.tdp_w - idle) * hardware.busy_power_fraction("central")
+    busy = hardware.busy_power_w(acc)
     bp = costs.purchase_price(acc)
     cp = costs.cloud_price(acc, purchase_option=purchase_option)
     return _Hw(acc.accelerator_id, peak * m, busy, idle, hardware.node_power_w(acc), bp.central if bp else np.nan,
@@ -376,7 +376,7 @@ def _switch_setup(from_accelerator, to_accelerator, from_count, to_count, precis
     number("to_count", to_count, strictly_positive=True, integer=True)
     reg = data.region(region) if region else None
     tariff, tariff_src = _tariff(reg, price_usd_per_kwh)
-    pue = reg.pue[1] if reg else data.table("operator_defaults").set_index("operator").loc["industry", "pue"]
+    pue = reg.pue[1] if reg else data.operator_defaults("industry")[0][1]
     intensity = reg.intensity_g_per_kwh if reg else np.nan
     ops = _ops_share(operations_share_per_year)
     return h_from, h_to, ratio, int(to_count), reg, tariff, tariff_src, float(pue), intensity, ops
@@ -647,7 +647,7 @@ def burst_mix(demand, *, accelerator: str = "h100-sxm", region: str | None = "us
             raise InputError("counts", "give at least one owned count")
     reg = data.region(region) if region else None
     tariff, tariff_src = _tariff(reg, price_usd_per_kwh)
-    pue = reg.pue[1] if reg else float(data.table("operator_defaults").set_index("operator").loc["industry", "pue"])
+    pue = reg.pue[1] if reg else data.operator_defaults("industry")[0][1]
     life = data.assumption_row("hardware_lifetime_years")
     life_y = number("lifetime_years", lifetime_years, strictly_positive=True) if lifetime_years is not None else life[1]
     ops = _ops_share(operations_share_per_year)
@@ -664,7 +664,7 @@ def burst_mix(demand, *, accelerator: str = "h100-sxm", region: str | None = "us
         raise InputError("cloud_price_usd_per_gpu_hour", f"the data set has no {purchase_option} price for "
                                                          f"{acc.accelerator_id}; give one")
     idle, idle_src, idle_note = hardware.idle_power_w(acc)
-    busy = idle + (acc.tdp_w - idle) * hardware.busy_power_fraction("central")
+    busy = hardware.busy_power_w(acc)
     node = hardware.node_power_w(acc)
     fixed = buy * (1.0 / life_y + ops)
     frame = mix_costs(d, k, period_hours=ph, fixed_usd_per_accelerator_year=fixed, busy_w=busy, idle_w=idle,

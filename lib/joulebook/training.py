@@ -182,11 +182,6 @@ def _factorize(values: pd.Series, default: str) -> tuple[np.ndarray, list[str]]:
     return codes, names
 
 
-def _unique_map(values: pd.Series, resolve) -> tuple[np.ndarray, list]:
-    codes, uniques = pd.factorize(values, sort=False)
-    return codes, [resolve(u) for u in uniques]
-
-
 def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Vectorized training estimate: one row per scenario.
 
@@ -277,7 +272,7 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     if missing_cap.any():
         bad = [resolved[c]["id"] for c in np.unique(codes[missing_cap])]
         raise InputError("power_w", f"no power cap in the data for {', '.join(bad)}: give the mean power (power_w)")
-    acc_power = [_ov(power_opt, idle + (tdp - idle) * b) for b in busy]
+    acc_power = [_ov(power_opt, hardware.load_power_w(idle, tdp, b)) for b in busy]
 
     # regions
     if "region" in df.columns:
@@ -356,7 +351,7 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
         water += fac * ewif[k]
         np.multiply(hours, cloud[k], out=row("cloud_cost_usd", case))
         onprem = row("onprem_cost_usd", case)
-        np.multiply(hours, buy[k] / (life[k] * 8760.0 * util[k]), out=onprem)
+        np.multiply(hours, costs.amortised_usd_per_hour(buy[k], life[k], util[k]), out=onprem)
         onprem += elec
     res = pd.DataFrame(block.T, index=df.index, columns=names, copy=False)
     keep = [c for c in df.columns if c not in names]
@@ -391,12 +386,9 @@ def _resolve_acc_cached(_dir: str, acc_name: str, precision: str) -> dict[str, A
 @lru_cache(maxsize=1024)
 def _resolve_region_cached(_dir: str, name: str) -> dict[str, Any]:
     if not name or name == "nan":
-        ops = data.table("operator_defaults").set_index("operator").loc["industry"]
-        ew = data.assumption_row("ewif_l_per_kwh")
-        return {"ci": float("nan"), "price": float("nan"),
-                "pue": (float(ops["pue_low"]), float(ops["pue"]), float(ops["pue_high"])),
-                "wue": (float(ops["wue_onsite_low_l_per_kwh"]), float(ops["wue_onsite_l_per_kwh"]),
-                        float(ops["wue_onsite_high_l_per_kwh"])), "ewif": ew[:3]}
+        pue, wue = data.operator_defaults("industry")
+        return {"ci": float("nan"), "price": float("nan"), "pue": pue, "wue": wue,
+                "ewif": data.assumption_row("ewif_l_per_kwh")[:3]}
     r = data.region(name)
     return {"ci": r.intensity_g_per_kwh, "price": r.price_usd_per_kwh if r.price_usd_per_kwh is not None else float("nan"),
             "pue": r.pue, "wue": r.wue_onsite_l_per_kwh, "ewif": r.ewif_l_per_kwh}
@@ -521,10 +513,9 @@ def _assumptions(acc, prec, reg, inputs: Mapping[str, Any], calib, ci_window, fr
         a.add("timezone", reg.timezone, "IANA", "joulebook_regions", "")
     if inputs.get("pue") is not None:
         a.add("pue", inputs["pue"], "ratio", "user", "given", True)
-    else:
-        p = reg.pue if reg else tuple(frame[["pue"]].values[0]) if "pue" in frame else None
-        if reg:
-            a.add("pue", p[1], "ratio", "joulebook_operator_defaults", f"{reg.operator} default; range {p[0]:g}-{p[2]:g}")
+    elif reg is not None:
+        p = reg.pue
+        a.add("pue", p[1], "ratio", "joulebook_operator_defaults", f"{reg.operator} default; range {p[0]:g}-{p[2]:g}")
     if inputs.get("intensity_g_per_kwh") is not None:
         a.add("intensity_g_per_kwh", inputs["intensity_g_per_kwh"], "gCO2e/kWh", "user", "given", True)
     elif ci_window is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._util import round_to
+
 
 def missing(v: Any) -> bool:
     if v is None:
@@ -80,9 +82,7 @@ def round_sig(v: Any, digits: int = 6) -> Any:
         f = float(v)
     except (TypeError, ValueError):
         return v
-    if math.isnan(f) or math.isinf(f):
-        return None
-    return float(f"{f:.{digits}g}")
+    return round_to(f, digits)
 
 
 _COUNT_STEPS = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, "")]
