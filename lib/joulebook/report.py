@@ -74,16 +74,20 @@ def _param(v: Any) -> str:
     return json.dumps(v)
 
 
+def git_head(where: str | os.PathLike | None = None) -> str:
+    """``git rev-parse --short=12 HEAD`` in ``where`` (default: this package's checkout), or 'unknown'."""
+    where = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def git_commit() -> str:
     """The commit of the working tree (from the batch runner, else git, else 'unknown')."""
-    if os.environ.get(COMMIT_ENV):
-        return os.environ[COMMIT_ENV]
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except Exception:
-        return "unknown"
+    return os.environ.get(COMMIT_ENV) or git_head()
 
 
 def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iterable[str] = ()) -> None:

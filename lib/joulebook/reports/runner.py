@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,6 +44,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, UnknownNameError
+from ..report import git_head
 from . import site
 from .config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
 from .render import RENDER_VERSION
@@ -147,15 +147,6 @@ def package_versions() -> dict[str, str]:
         except _metadata.PackageNotFoundError:
             out[name] = "absent"
     return out
-
-
-def git_commit(where: Path) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(where), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def canonical(obj: Any) -> str:
@@ -324,7 +315,7 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
     lib_hash = library_hash()
     data.fingerprint.cache_clear()  # the data may have changed since this process first looked
     data_fp = data.fingerprint()
-    commit = git_commit(config.path.parent)
+    commit = git_head(config.path.parent)
     previous = _load_manifest(out_dir) or {}
     prev_reports = {r["slug"]: r for r in previous.get("reports", [])}
     repo_root = _project_root(config.path.parent)
