@@ -1,13 +1,16 @@
 # joulebook: the two commands are `make report` and `make test`.
-# Each creates .venv if it is missing and (re)installs the project only when
-# pyproject.toml changed, so a second run is quick.
+# Each creates .venv if it is missing and (re)installs the project, with the exact versions of
+# constraints.txt, only when pyproject.toml, setup.py or constraints.txt changed, so a second run is quick.
+# `make setup CONSTRAINTS=` installs the newest versions the declared ranges allow instead.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 JOBS ?= 2
+EXTRAS ?= lab,dev,browser
+CONSTRAINTS ?= constraints.txt
 
-.PHONY: all setup report test lint bench clean
+.PHONY: all setup report test lint lab bench constraints clean
 
 all: test
 
@@ -15,8 +18,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab,dev]'
+$(STAMP): pyproject.toml setup.py $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[$(EXTRAS)]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (joulebook)" >/dev/null
 	touch $(STAMP)
 
@@ -31,11 +34,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lib tests benchmarks scripts
 
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_measure.py
 	$(BIN)/python benchmarks/bench_reports.py
+
+# Re-lock: write the versions now in .venv, without joulebook itself, into constraints.txt
+# (newest allowed versions: `make clean && make constraints CONSTRAINTS=`).
+constraints: $(STAMP)
+	{ sed -n '/^#/!q;p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable --exclude joulebook; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
 
 clean:
 	rm -rf $(VENV) reports build
