@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests benchmarks scripts
+	$(BIN)/ruff check setup.py lib tests benchmarks scripts
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -10,6 +10,7 @@ editable install copies nothing: it reads ``data/`` of the checkout.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -44,6 +45,8 @@ class build_py(_build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
+        # start clean: a table removed from data/ must not survive in a reused build/ folder
+        shutil.rmtree(Path(self.build_lib) / PACKAGED, ignore_errors=True)
         for rel in data_files():
             target = Path(self.build_lib) / PACKAGED / rel
             self.mkpath(str(target.parent))
