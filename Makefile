@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 JOBS ?= 2
 EXTRAS ?= lab,dev,browser
 CONSTRAINTS ?= constraints.txt
+# extra options for `make lab`, e.g. LAB_ARGS="--no-browser --port 8890"
+LAB_ARGS ?=
 
 .PHONY: all setup report test lint lab bench constraints clean
 
@@ -35,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check setup.py lib tests benchmarks scripts
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
@@ -48,6 +50,7 @@ bench: $(STAMP)
 constraints: $(STAMP)
 	{ sed -n '/^#/!q;p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable --exclude joulebook; } > constraints.txt.tmp
 	mv constraints.txt.tmp constraints.txt
+	touch $(STAMP)  # .venv is exactly the new lock: no reinstall
 
 clean:
 	rm -rf $(VENV) reports build
