@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import data, inference, models, training
+from . import data, inference, models, plots, training
 from .errors import DataValidationError, InputError, JoulebookError, UnknownNameError
 
 ROLES = ("fit", "check")
@@ -566,11 +566,18 @@ def family_text(v: Validation, family: str) -> str:
     return "  \n".join(out)
 
 
+def families_text(v: Validation) -> str:
+    """:func:`family_text` for every family of the run, one paragraph each."""
+    return "\n\n".join(family_text(v, f) for f in dict.fromkeys(v.cases["family"]))
+
+
+TABLE_FORMATS = {"median_factor": "x{:.2f}", "worst_factor": "x{:.2f}", "median_ratio": "{:.3g}",
+                 "coverage": "{:.0%}", "within_band": "{:.0%}", "ratio": "{:.3g}"}
+
+
 def parity_figure(v: Validation, band: float = BAND):
     """Model against measured on log-log axes, one panel per family: y = x, the x``band`` band, low-high bars;
     circles are fit cases, triangles check cases, one colour per quantity."""
-    from . import plots
-
     ok = v.cases[v.cases["status"] == STATUS_OK]
     fams = [f for f in dict.fromkeys(v.cases["family"]) if f in set(ok["family"])] or list(dict.fromkeys(v.cases["family"]))
     ncols = min(3, max(1, len(fams)))
@@ -645,4 +652,4 @@ __all__ = ["ROLES", "FAMILIES", "FAMILY_TITLES", "BAND", "ASSUMPTIONS", "SERVING
            "call_probe_decode", "call_probe_training", "call_inference_serving", "call_inference_deployment",
            "call_training_runs", "MAPPERS", "cli_command", "run_cases", "add_ratios", "summarize", "validate",
            "PARAMETER_DEFAULTS", "check_parameters", "validate_from_parameters", "cases_table", "summary_table",
-           "assumptions_frame", "summary_text", "family_text", "parity_figure", "metrics", "report_metrics"]
+           "assumptions_frame", "summary_text", "family_text", "families_text", "TABLE_FORMATS", "parity_figure", "metrics", "report_metrics"]
