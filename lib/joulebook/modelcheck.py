@@ -428,7 +428,7 @@ def add_ratios(frame: pd.DataFrame, band: float = BAND) -> pd.DataFrame:
 
 SUMMARY_COLUMNS = ("family", "role", "n_cases", "n_evaluated", "n_not_evaluable", "median_abs_ln_ratio",
                    "median_factor", "worst_abs_ln_ratio", "worst_factor", "worst_case", "median_ratio",
-                   "coverage", "within_band")
+                   "share_high", "coverage", "within_band")
 
 
 def summarize(results: pd.DataFrame, band: float = BAND) -> pd.DataFrame:
@@ -452,6 +452,7 @@ def summarize(results: pd.DataFrame, band: float = BAND) -> pd.DataFrame:
             "worst_factor": float(np.exp(x[worst])) if worst is not None else math.nan,
             "worst_case": str(ev["case_id"].iloc[worst]) if worst is not None else "",
             "median_ratio": float(np.median(ev["ratio"])) if len(x) else math.nan,
+            "share_high": float((ev["ratio"] > 1).mean()) if len(x) else math.nan,
             "coverage": float(ev["covered"].astype(bool).mean()) if len(x) else math.nan,
             "within_band": float((x <= math.log(band) + 1e-12).mean()) if len(x) else math.nan,
         })
@@ -549,6 +550,17 @@ def summary_text(v: Validation) -> str:
     return " ".join(parts) if parts else "No case could be evaluated."
 
 
+def _direction(r: Mapping[str, Any]) -> str:
+    """In which direction a group of cases errs: high, low, or both ways (share of ratios above 1)."""
+    if r["median_abs_ln_ratio"] <= 0.02:
+        return "on target"
+    if r["share_high"] >= 0.8:
+        return "the model runs high"
+    if r["share_high"] <= 0.2:
+        return "the model runs low"
+    return f"the model errs both ways: {_pct(r['share_high'])} of cases high"
+
+
 def family_text(v: Validation, family: str) -> str:
     """One line per role for a family: how far to trust it."""
     out = [f"**{FAMILY_TITLES.get(family, family)}**"]
@@ -559,9 +571,8 @@ def family_text(v: Validation, family: str) -> str:
         if not r["n_evaluated"]:
             out.append(f"{role}: {r['n_cases']} case(s), none evaluable in this build.")
             continue
-        direction = "high" if r["median_ratio"] > 1 else "low"
         out.append(f"{role}: {r['n_evaluated']} of {r['n_cases']} evaluated; median miss {_factor(r['median_factor'])} "
-                   f"(the model runs {direction}: median ratio {r['median_ratio']:.2f}), worst "
+                   f"({_direction(r)}; median ratio {r['median_ratio']:.2f}), worst "
                    f"{_factor(r['worst_factor'])}; low–high covers {_pct(r['coverage'])}.")
     return "  \n".join(out)
 
@@ -605,7 +616,7 @@ def parity_figure(v: Validation, band: float = BAND):
         ax.fill_between(x, x / band, x * band, color="0.6", alpha=0.2, label=f"x{band:g} band")
         ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured", ylabel="model",
                title=fam.replace("_", " "))
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
     for ax in axes.ravel()[len(fams):]:
         ax.set_visible(False)
     return fig
