@@ -223,6 +223,7 @@ def test_deployment_mapping_follows_the_api(monkeypatch):
 @pytest.mark.parametrize("case_id, key", [
     ("probe-train-bf16-step-time-s", "step_time_s"), ("llama31-70b-hours", "accelerator_hours"),
     ("patterson-gpt-3-energy", "facility_energy_kwh"), ("mle-l31-8b-h100x1-s128-itl", "decode_ms_per_token"),
+    ("mle-l31-405b-fp8-h100x8-s64-itl", "decode_ms_per_token"),  # a custom architecture, fp8 with a bf16 KV cache
 ])
 def test_the_command_reproduces_the_model_value(results, capsys, case_id, key):
     r = results.cases.set_index("case_id").loc[case_id]

@@ -205,6 +205,17 @@ def _int(row, name) -> int | None:
     return None if v is None else int(round(v))
 
 
+def _model_kwargs(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A preset name (``model``), or the architecture columns a custom model needs (CLI flags of the same names)."""
+    if _v(row, "model") is not None:
+        return {"model": row["model"]}
+    kw: dict[str, Any] = {"params": _num(row, "params")}
+    for name in ("layers", "hidden", "heads", "kv_heads", "head_dim", "vocab"):
+        if _v(row, name) is not None:
+            kw[name] = _int(row, name)
+    return kw
+
+
 def call_probe_decode(row: Mapping[str, Any]) -> ModelCall:
     """Our H100 decode probe: CUDA-graph weight streaming (power) and eager ``generate()`` (power and step time)."""
     stream = row["runtime"] == "graph_replay"
@@ -239,9 +250,12 @@ def call_inference_serving(row: Mapping[str, Any]) -> ModelCall:
     output (and prompt) lengths to the request mix here.
     """
     prompt = _int(row, "mean_prompt_tokens") or SERVING_PROMPT_TOKENS_ASSUMED
-    kw = {"model": row["model"], "accelerator": row["accelerator"], "count": _int(row, "count") or 1,
-          "precision": row["precision"], "batch": max(1, _int(row, "mean_concurrency")),
-          "prompt_tokens": prompt, "new_tokens": max(1, _int(row, "mean_output_tokens")), "runtime": "compiled"}
+    kw: dict[str, Any] = _model_kwargs(row)
+    kw.update({"accelerator": row["accelerator"], "count": _int(row, "count") or 1, "precision": row["precision"]})
+    if _v(row, "kv_precision") is not None:
+        kw["kv_precision"] = row["kv_precision"]
+    kw.update({"batch": max(1, _int(row, "mean_concurrency")), "prompt_tokens": prompt,
+               "new_tokens": max(1, _int(row, "mean_output_tokens")), "runtime": "compiled"})
     q = row["quantity"]
     if q == "gpu_energy_j_per_output_token":
         return ModelCall("inference", kw, "energy_j_per_1k_tokens_accelerator", 1e-3)
