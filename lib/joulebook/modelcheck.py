@@ -526,7 +526,7 @@ def cases_table(v: Validation) -> pd.DataFrame:
 
 def summary_table(v: Validation) -> pd.DataFrame:
     return v.summary[["family", "role", "n_cases", "n_evaluated", "median_factor", "worst_factor", "worst_case",
-                      "median_ratio", "coverage", "within_band"]]
+                      "median_ratio", "share_high", "coverage", "within_band"]]
 
 
 def assumptions_frame() -> pd.DataFrame:
@@ -597,7 +597,7 @@ def families_text(v: Validation) -> str:
 
 
 TABLE_FORMATS = {"median_factor": "x{:.2f}", "worst_factor": "x{:.2f}", "median_ratio": "{:.3g}",
-                 "coverage": "{:.0%}", "within_band": "{:.0%}", "ratio": "{:.3g}"}
+                 "share_high": "{:.0%}", "coverage": "{:.0%}", "within_band": "{:.0%}", "ratio": "{:.3g}"}
 
 
 def parity_figure(v: Validation, band: float = BAND):

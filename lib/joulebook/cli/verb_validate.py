@@ -53,6 +53,10 @@ def run(args) -> int:
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows, strict=False)]
     for line in (cols, *rows):
         print("  " + "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+    print("assumptions of the case mappings:")
+    for a in modelcheck.ASSUMPTIONS:
+        if a["applies_to"] in v.families:
+            print(f"  {a['name']} = {a['value']} {a['unit']}  [{a['applies_to']}] {a['note']}")
     return 0
 
 
