@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from .. import data
 from ..errors import InputError, UnknownNameError
@@ -53,7 +54,7 @@ _NAMERS = {"region": region_name, "accelerator": accelerator_name}
 
 
 def _kind_of(col: str, series: pd.Series) -> str:
-    if col in NAME_LOOKUPS or series.dtype == object or series.dtype == bool or str(series.dtype) in ("string", "category"):
+    if col in NAME_LOOKUPS or not is_numeric_dtype(series) or is_bool_dtype(series):
         return "text"
     if col == "year" or col.endswith("_year"):
         return "year"
@@ -104,7 +105,7 @@ class Table:
                 raw = self.values[c].iat[i]
                 attrs = ""
                 if c in num:
-                    attrs = ' class=n data-v="{}"'.format("" if fmt.is_missing(raw) else repr(float(raw)))
+                    attrs = f' class=n data-v="{_sort_value(raw)}"'
                 elif self.sortable and shown == fmt.MISSING:
                     attrs = ' data-v=""'
                 cell = html.escape(str(shown))
@@ -174,9 +175,19 @@ def table(df: pd.DataFrame, columns: Mapping[str, str], *, kinds: Mapping[str, s
                  sortable=sortable, notes=list(notes or []))
 
 
+def _sort_value(raw: Any) -> str:
+    """The raw number a numeric cell sorts by ("" for missing or not a number: sorted last)."""
+    if fmt.is_missing(raw) or isinstance(raw, bool):
+        return ""
+    try:
+        return repr(float(raw))
+    except (TypeError, ValueError):
+        return ""
+
+
 _BUTTON = "font:inherit;font-weight:bold;background:none;border:0;padding:0;cursor:pointer;text-align:inherit"
-_STYLE = ("<style>.jb-display td,.jb-display th{text-align:left;padding:2px 8px;white-space:nowrap}"
-          ".jb-display .n{text-align:right}.jb-display caption{text-align:left;font-weight:bold}"
+_STYLE = ("<style>.jb-display td,.jb-display th{text-align:left;padding:2px 8px;vertical-align:top}"
+          ".jb-display .n{text-align:right;white-space:nowrap}.jb-display th{white-space:nowrap}.jb-display caption{text-align:left;font-weight:bold}"
           ".jb-sortable th[aria-sort=ascending] button::after{content:' \\25B2'}"
           ".jb-sortable th[aria-sort=descending] button::after{content:' \\25BC'}</style>")
 
@@ -186,9 +197,9 @@ SORT_SCRIPT = """<script>(function(){if(window.jbSortable)return;window.jbSortab
 document.addEventListener('click',function(e){var b=e.target.closest&&e.target.closest('table.jb-sortable th button');
 if(!b)return;var th=b.parentNode,tr=th.parentNode,t=th.closest('table'),i=Array.prototype.indexOf.call(tr.children,th),
 up=th.getAttribute('aria-sort')!=='ascending',tb=t.tBodies[0],rows=Array.prototype.slice.call(tb.rows);
-function k(r){var c=r.cells[i],v=c.getAttribute('data-v');if(v===null)return c.textContent.trim().toLowerCase();
-return v===''?null:parseFloat(v);}
-rows.sort(function(a,b){var x=k(a),y=k(b);if(x===null)return y===null?0:1;if(y===null)return -1;
-return (x<y?-1:x>y?1:0)*(up?1:-1);});rows.forEach(function(r){tb.appendChild(r);});
+function k(r){var c=r.cells[i];if(!c.hasAttribute('data-v'))return [0,c.textContent.trim().toLowerCase()];
+var v=c.getAttribute('data-v');return v===''?[1,0]:[0,parseFloat(v)];}
+rows.sort(function(a,b){var x=k(a),y=k(b);if(x[0]||y[0])return x[0]-y[0];
+return (x[1]<y[1]?-1:x[1]>y[1]?1:0)*(up?1:-1);});rows.forEach(function(r){tb.appendChild(r);});
 Array.prototype.forEach.call(tr.children,function(h){h.removeAttribute('aria-sort');});
 th.setAttribute('aria-sort',up?'ascending':'descending');});})();</script>"""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import data, plots, training
+from .. import __version__, data, plots, training
 from .._util import round6
 from ..display import format as fmt
 from ..display import tables
@@ -346,8 +346,12 @@ def assumptions_table(parameters: Mapping[str, Any]) -> tables.Table:
     ])
     df = pd.concat([df[df["name"] != "pue"], extra], ignore_index=True)
     df["shown"] = [v if isinstance(v, str) else fmt.number(v) for v in df["value"]]
-    df["overridden"] = [bool(o) if isinstance(o, (bool, np.bool_)) else False for o in df["overridden"]]
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note", "source": "Source"},
+    src = data.sources_for([s for s in df["source"] if s])
+    titles = dict(zip(src["source_id"], src["title"], strict=True))
+    titles["user"] = "given in the parameters"
+    df["source_title"] = [titles.get(s, s) for s in df["source"]]
+    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
+                             "source_title": "Source"},
                         kinds={"shown": "text", "note": "text"}, caption="Assumptions used (override any of them by name)")
 
 
@@ -364,6 +368,12 @@ def sources_table(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> tables.
     src = data.sources_for(source_ids(frame, parameters))
     return tables.table(src, {"title": "Source", "url_or_repo_path": "Where", "year_or_date": "Year or date",
                               "licence": "Licence"}, kinds={"year_or_date": "text"}, caption="Data sources")
+
+
+def provenance_md(commit: str) -> str:
+    """One line of provenance: library version, the commit given by the caller, the data fingerprint."""
+    return (f"joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. Every number on "
+            "this page comes from the library's models or a sourced data row; the tables list each input.")
 
 
 def parameters_table(parameters: Mapping[str, Any]) -> tables.Table:
