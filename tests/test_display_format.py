@@ -113,7 +113,7 @@ def test_table_html_aligns_scrolls_marks_and_sorts():
     assert '<td class=n data-v="">—</td>' in html  # missing: sorted last, not marked
     assert html.count(tables.SUBSTITUTED_MARK) == 1  # NaN flag is not a mark
     assert "<script>" in html and "src=" not in html.split("<script>", 1)[1]  # inline, no CDN
-    assert ".jb-display .n{text-align:right" in html
+    assert "table.jb-display .n{text-align:right" in html
     plain = tables.table(_frame(), {"region": "Region"})
     assert "<script>" not in plain.to_html() and "<button" not in plain.to_html()
     assert plain._repr_html_() == plain.to_html()

@@ -186,8 +186,11 @@ def _sort_value(raw: Any) -> str:
 
 
 _BUTTON = "font:inherit;font-weight:bold;background:none;border:0;padding:0;cursor:pointer;text-align:inherit"
-_STYLE = ("<style>.jb-display td,.jb-display th{text-align:left;padding:2px 8px;vertical-align:top}"
-          ".jb-display .n{text-align:right;white-space:nowrap}.jb-display th{white-space:nowrap}.jb-display caption{text-align:left;font-weight:bold}"
+# selectors specific enough to beat the notebook theme's right-aligned cells (.jp-RenderedHTMLCommon td)
+_STYLE = ("<style>div.jb-scroll table.jb-display td,div.jb-scroll table.jb-display th{text-align:left;"
+          "padding:2px 8px;vertical-align:top;min-width:11em;max-width:28em}div.jb-scroll table.jb-display th{white-space:nowrap}"
+          "div.jb-scroll table.jb-display .n{text-align:right;white-space:nowrap;min-width:0}"
+          "div.jb-scroll table.jb-display caption{text-align:left;font-weight:bold}"
           ".jb-sortable th[aria-sort=ascending] button::after{content:' \\25B2'}"
           ".jb-sortable th[aria-sort=descending] button::after{content:' \\25BC'}</style>")
 

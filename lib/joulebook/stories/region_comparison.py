@@ -94,7 +94,8 @@ def substitutions(region_ids: list[str] | None = None) -> pd.DataFrame:
     grid zone); ``price_substituted`` (a bloc average such as EU-27, or one state's tariff for a
     whole country); ``price_missing`` (no price row: cost unknown, not zero); ``pue_substituted``
     (industry-average PUE: the operator has no figure); ``wue_substituted`` (industry on-site WUE);
-    ``ewif_substituted`` (the US-average water intensity of electricity); ``substituted`` (text).
+    ``ewif_substituted`` (the US-average water intensity of electricity); ``substituted`` (short text for a
+    table cell; the US water factor, a stand-in almost everywhere, is left out of it and said once on the page).
     """
     idx = data.regions()
     ids = list(idx) if region_ids is None else [data.region(r).region_id for r in region_ids]
@@ -115,28 +116,27 @@ def substitutions(region_ids: list[str] | None = None) -> pd.DataFrame:
             prow = prices.loc[key]
             iso = prow["country_iso3"] if isinstance(prow["country_iso3"], str) else ""
             if iso != reg.iso3:
-                price_sub, price_what = True, f"{prow['region_name']} average price"
+                price_sub, price_what = True, f"{prow['region_name']} average"
             elif reg.kind == "country" and "-" in key:
-                price_sub, price_what = True, f"{prow['region_name']} tariff for the whole country"
+                price_sub, price_what = True, f"{prow['region_name']} for the country"
         pue_sub = reg.operator == "industry"
         wue_sub = tuple(data.operator_defaults(reg.operator)[1]) == tuple(industry_wue)
         ewif_sub = tuple(reg.ewif_l_per_kwh) == tuple(ewif_default) and not (reg.kind == "country" and reg.iso3 == "USA")
-        what = []
+        what = []  # short, for a table cell; substitutions_md explains each kind
         if intensity_sub:
-            what.append("grid intensity: national average")
+            what.append("intensity: national")
         if price_sub:
             what.append(f"price: {price_what}")
         if price_missing:
-            what.append("price: none in the data")
+            what.append("no price")
         if pue_sub:
-            what.append("PUE: industry average")
+            what.append("PUE: industry")
         if wue_sub:
-            what.append("on-site water: industry average")
-        if ewif_sub:
-            what.append("water of electricity: US average")
+            what.append("on-site water: industry")
+        # the US-average water of electricity stands in almost everywhere: said once on the page, not per row
         rows.append({"region": rid, "intensity_substituted": intensity_sub, "price_substituted": price_sub,
                      "price_missing": price_missing, "pue_substituted": pue_sub, "wue_substituted": wue_sub,
-                     "ewif_substituted": ewif_sub, "substituted": "; ".join(what)})
+                     "ewif_substituted": ewif_sub, "substituted": ", ".join(what)})
     return pd.DataFrame(rows)
 
 
@@ -285,44 +285,45 @@ def regions_table(frame: pd.DataFrame) -> tables.Table:
 
 
 def emissions_figure(frame: pd.DataFrame):
-    """Horizontal bars: emissions in every region (lowest first), coloured by kind of region."""
+    """A strip chart: each region's emissions as a dot, one row per kind of region, log scale.
+
+    The lowest and highest region of each kind are named; the full ranking is the table above.
+    Compact on purpose (a bar per region would be a 1,500-pixel-tall image).
+    """
     import seaborn as sns
 
-    t = frame["emissions_kg"].max() >= 1e4
-    scale, unit = (1e3, "t CO2e") if t else (1.0, "kg CO2e")
-    values = (frame["emissions_kg"] / scale).to_numpy()
-    n = len(frame)
-    fig, ax = plots.figure(figsize=(9.0, 1.6 + 0.16 * n))
-    palette = dict(zip(KIND_NAMES.values(), sns.color_palette(plots.PALETTE), strict=False))
-    colors = [palette.get(k, "grey") for k in frame["kind"]]
-    ax.barh(np.arange(n), values, color=colors, height=0.75)
-    ax.set_yticks(np.arange(n), list(frame["name"]), fontsize=7)
-    ax.set_ylim(n - 0.5, -0.5)
-    for i, v in enumerate(values):
-        ax.text(v, i, " " + fmt.number(v), va="center", fontsize=6.5)
-    ax.margins(x=0.12)
-    ax.set_xlabel(f"emissions ({unit}, location-based, operational)")
-    ax.xaxis.set_label_position("top")
-    ax.xaxis.tick_top()
-    handles = [_patch(palette[k], k) for k in KIND_NAMES.values() if k in set(frame["kind"])]
-    ax.legend(handles=handles, loc="lower right", frameon=True, fontsize=8, title="kind of region")
-    ax.set_title(f"Emissions of the same job in {n} regions, lowest first")
+    big = frame["emissions_kg"].max() >= 1e4
+    scale, unit = (1e3, "t CO2e") if big else (1.0, "kg CO2e")
+    kinds = [k for k in KIND_NAMES.values() if k in set(frame["kind"])]
+    colors = dict(zip(KIND_NAMES.values(), sns.color_palette(plots.PALETTE), strict=False))
+    fig, ax = plots.figure(figsize=(9.0, 1.4 + 1.1 * len(kinds)))
+    for y, kind in enumerate(kinds):
+        sub = frame[frame["kind"] == kind].reset_index(drop=True)
+        x = (sub["emissions_kg"] / scale).to_numpy()
+        offsets = ((np.arange(len(sub)) % 5) - 2) * 0.07  # deterministic spread so dots do not hide each other
+        ax.scatter(x, y + offsets, s=22, color=colors[kind], alpha=0.85, edgecolor="white", linewidth=0.5)
+        # name the row's lowest above the strip and its highest below it, clear of the dots
+        for i, dy, ha, va in ((0, -0.2, "left", "bottom"), (len(sub) - 1, 0.2, "right", "top")):
+            ax.text(x[i], y + dy, f"{sub['name'].iloc[i]}: {fmt.number(x[i])}", ha=ha, va=va, fontsize=8)
+    positive = frame["emissions_kg"] > 0
+    if positive.all() and frame["emissions_kg"].max() > 20 * frame["emissions_kg"].min():
+        ax.set_xscale("log")
+        ax.set_xlabel(f"emissions ({unit}, log scale; location-based, operational)")
+    else:
+        ax.set_xlabel(f"emissions ({unit}; location-based, operational)")
+    ax.set_yticks(range(len(kinds)), kinds)
+    ax.set_ylim(len(kinds) - 0.45, -0.55)
+    ax.margins(x=0.08)
+    ax.set_title(f"Emissions of the same job in {len(frame)} regions, by kind of region")
     return fig
 
 
-def _patch(color, label):
-    """A legend entry: a coloured square."""
-    from matplotlib.patches import Patch
-
-    return Patch(color=color, label=label)
-
-
 def emissions_alt(frame: pd.DataFrame) -> str:
+    """The figure's description for screen readers: what it shows and its extremes."""
     best, worst = frame.iloc[0], frame.iloc[-1]
-    return (f"Horizontal bar chart of the job's emissions in {len(frame)} regions, lowest first: from "
-            f"{fmt.quantity(best['emissions_kg'], 'kg CO2e')} in {best['name']} to "
-            f"{fmt.quantity(worst['emissions_kg'], 'kg CO2e')} in {worst['name']}; colour shows whether the region is a "
-            "country, a US grid zone or a cloud region.")
+    return (f"Strip chart of the job's emissions in {len(frame)} regions, one dot per region in rows for countries, "
+            f"US grid zones and cloud regions: from {fmt.quantity(best['emissions_kg'], 'kg CO2e')} in {best['name']} "
+            f"to {fmt.quantity(worst['emissions_kg'], 'kg CO2e')} in {worst['name']}.")
 
 
 # --------------------------------------------------------------------------- assumptions and sources
