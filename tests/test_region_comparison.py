@@ -120,6 +120,19 @@ def test_finding_and_metrics(frame, job):
     assert m["substituted_counts"]["ewif_substituted"] == int(frame["ewif_substituted"].sum())
 
 
+def test_intensity_bases_are_named_not_mixed_silently(frame, job):
+    assert rc.basis_label("lifecycle, production") == "lifecycle"
+    assert rc.basis_label("provider location-based grid average") == "operational"
+    assert set(frame["intensity_basis"]) <= {"lifecycle", "operational"}
+    best, worst = frame.iloc[0], frame.iloc[-1]
+    finding = rc.finding(frame, job)
+    assert (f"{best['intensity_basis']} basis" in finding) == (best["intensity_basis"] != worst["intensity_basis"])
+    summary = rc.summary_md(frame, job)
+    for basis in set(frame["intensity_basis"]):
+        if frame["intensity_basis"].nunique() > 1:
+            assert f"On the {basis} basis alone" in summary
+
+
 def test_bad_parameters_name_the_parameter():
     with pytest.raises(InputError) as err:
         rc.check_parameters(**{**TINY, "tokns": 1e9})

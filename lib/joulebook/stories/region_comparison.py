@@ -142,6 +142,18 @@ def substitutions(region_ids: list[str] | None = None) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- computed frame
 
+def basis_label(basis: str) -> str:
+    """A short name for an intensity basis: ``lifecycle`` or ``operational`` (the cloud provider's published grid
+    average counts operational emissions only: Google's region-carbon-info README, "average operational gross
+    emissions per unit of energy from the grid")."""
+    b = str(basis).lower()
+    if "lifecycle" in b:
+        return "lifecycle"
+    if "provider" in b or "operational" in b or "direct" in b:
+        return "operational"
+    return str(basis)
+
+
 def compare_regions(parameters: Mapping[str, Any]) -> pd.DataFrame:
     """The job in every region, ranked by emissions (rank 1 = lowest; ties by region id).
 
@@ -158,7 +170,7 @@ def compare_regions(parameters: Mapping[str, Any]) -> pd.DataFrame:
     meta = pd.DataFrame([{
         "region": r.region_id, "name": r.name, "kind": KIND_NAMES.get(r.kind, r.kind), "operator": r.operator,
         "intensity_g_per_kwh": r.intensity_g_per_kwh, "intensity_year": r.intensity_year,
-        "intensity_source_id": r.intensity_source_id, "intensity_basis": r.intensity_basis,
+        "intensity_source_id": r.intensity_source_id, "intensity_basis": basis_label(r.intensity_basis),
         "price_usd_per_kwh": np.nan if r.price_usd_per_kwh is None else r.price_usd_per_kwh,
         "price_year": np.nan if r.price_year is None else float(r.price_year), "price_source_id": r.price_source_id or "",
         "pue_used": job["pue"] if job["pue"] is not None else r.pue[1],
@@ -188,9 +200,11 @@ def finding(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> str:
     best, worst = frame.iloc[0], frame.iloc[-1]
     factor = worst["emissions_kg"] / best["emissions_kg"] if best["emissions_kg"] > 0 else math.nan
     spread = f"{fmt.ratio(factor)} less than" if math.isfinite(factor) else "against"
+    b_lo, b_hi = (f" ({best['intensity_basis']} basis)", f", {worst['intensity_basis']} basis") \
+        if best["intensity_basis"] != worst["intensity_basis"] else ("", "")
     return (f"The same training job ({_job_words(job)}) emits least in {best['name']}: "
-            f"{fmt.quantity(best['emissions_kg'], 'kg CO2e')}, {spread} in {worst['name']} "
-            f"({fmt.quantity(worst['emissions_kg'], 'kg CO2e')}), across {len(frame)} regions.")
+            f"{fmt.quantity(best['emissions_kg'], 'kg CO2e')}{b_lo}, {spread} in {worst['name']} "
+            f"({fmt.quantity(worst['emissions_kg'], 'kg CO2e')}{b_hi}), across {len(frame)} regions.")
 
 
 def key_figures(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -233,6 +247,16 @@ def summary_md(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> str:
                      f"{fmt.money(hi['electricity_cost_usd'])} in {hi['name']}; {n - len(priced)} of {n} regions have no "
                      f"price in the data (shown as {fmt.MISSING}, not 0). A cloud rental would cost "
                      f"{fmt.money(first['cloud_cost_usd'])} wherever it runs (one price per accelerator in the data).")
+    bases = frame["intensity_basis"].value_counts()
+    if len(bases) > 1:
+        parts.append("Grid intensities come on different bases: " + ", ".join(
+            f"{int(c)} regions {b}" for b, c in bases.items()) + ". Lifecycle figures include upstream emissions "
+            "(fuel supply, plant construction); the cloud provider's published averages count operational emissions "
+            "only, so they read lower for the same grid: compare within one basis (a column of the table).")
+        for basis, sub in frame.groupby("intensity_basis", sort=True):
+            lo, hi = sub.iloc[0], sub.iloc[-1]
+            parts.append(f"On the {basis} basis alone, emissions run from {fmt.quantity(lo['emissions_kg'], 'kg CO2e')} "
+                         f"in {lo['name']} to {fmt.quantity(hi['emissions_kg'], 'kg CO2e')} in {hi['name']}.")
     w = frame["water_l"]
     parts.append(f"Water ranges from {fmt.quantity(w.min(), 'L')} to {fmt.quantity(w.max(), 'L')}.")
     return "\n".join(parts[:2]) + "\n" + " ".join(parts[2:])
@@ -267,6 +291,7 @@ TABLE_COLUMNS = {
     "facility_energy_kwh": "Facility energy (kWh)",
     "intensity_g_per_kwh": "Grid intensity (g CO2e/kWh)",
     "intensity_year": "Intensity year",
+    "intensity_basis": "Intensity basis",
     "price_usd_per_kwh": "Price (USD/kWh)",
     "price_year": "Price year",
     "pue_used": "PUE",
@@ -279,50 +304,51 @@ TABLE_MARKS = {"intensity_g_per_kwh": "intensity_substituted", "price_usd_per_kw
 def regions_table(frame: pd.DataFrame) -> tables.Table:
     """Every region, sortable by any column offline; names, units in headers, † on stand-in values."""
     return tables.table(frame, TABLE_COLUMNS, kinds={"rank": "integer", "price_year": "year", "intensity_year": "year",
-                                                     "substituted": "text"},
+                                                     "substituted": "text", "intensity_basis": "text"},
                         marks=TABLE_MARKS, sortable=True,
                         caption=f"The job in each of {len(frame)} regions, ranked by emissions (click a header to sort)")
 
 
 def emissions_figure(frame: pd.DataFrame):
-    """A strip chart: each region's emissions as a dot, one row per kind of region, log scale.
+    """A strip chart: each region's emissions as a dot, one row per kind of region and intensity basis, log scale.
 
-    The lowest and highest region of each kind are named; the full ranking is the table above.
-    Compact on purpose (a bar per region would be a 1,500-pixel-tall image).
+    Rows instead of a legend, so nothing covers the data; the lowest and highest region of each row are
+    named above and below it. The full ranking is the table. (A bar per region would be a 1,500-pixel image.)
     """
     import seaborn as sns
 
     big = frame["emissions_kg"].max() >= 1e4
     scale, unit = (1e3, "t CO2e") if big else (1.0, "kg CO2e")
-    kinds = [k for k in KIND_NAMES.values() if k in set(frame["kind"])]
+    order = {k: i for i, k in enumerate(KIND_NAMES.values())}
+    groups = sorted({(k, b) for k, b in zip(frame["kind"], frame["intensity_basis"], strict=True)},
+                    key=lambda kb: (order.get(kb[0], 99), kb[1]))
     colors = dict(zip(KIND_NAMES.values(), sns.color_palette(plots.PALETTE), strict=False))
-    fig, ax = plots.figure(figsize=(9.0, 1.4 + 1.1 * len(kinds)))
-    for y, kind in enumerate(kinds):
-        sub = frame[frame["kind"] == kind].reset_index(drop=True)
+    fig, ax = plots.figure(figsize=(9.0, 1.4 + 1.0 * len(groups)))
+    for y, (kind, basis) in enumerate(groups):
+        sub = frame[(frame["kind"] == kind) & (frame["intensity_basis"] == basis)].reset_index(drop=True)
         x = (sub["emissions_kg"] / scale).to_numpy()
         offsets = ((np.arange(len(sub)) % 5) - 2) * 0.07  # deterministic spread so dots do not hide each other
-        ax.scatter(x, y + offsets, s=22, color=colors[kind], alpha=0.85, edgecolor="white", linewidth=0.5)
+        ax.scatter(x, y + offsets, s=22, color=colors.get(kind, "grey"), alpha=0.85, edgecolor="white", linewidth=0.5)
         # name the row's lowest above the strip and its highest below it, clear of the dots
         for i, dy, ha, va in ((0, -0.2, "left", "bottom"), (len(sub) - 1, 0.2, "right", "top")):
             ax.text(x[i], y + dy, f"{sub['name'].iloc[i]}: {fmt.number(x[i])}", ha=ha, va=va, fontsize=8)
     positive = frame["emissions_kg"] > 0
-    if positive.all() and frame["emissions_kg"].max() > 20 * frame["emissions_kg"].min():
+    log = bool(positive.all() and frame["emissions_kg"].max() > 20 * frame["emissions_kg"].min())
+    if log:
         ax.set_xscale("log")
-        ax.set_xlabel(f"emissions ({unit}, log scale; location-based, operational)")
-    else:
-        ax.set_xlabel(f"emissions ({unit}; location-based, operational)")
-    ax.set_yticks(range(len(kinds)), kinds)
-    ax.set_ylim(len(kinds) - 0.45, -0.55)
+    ax.set_xlabel(f"emissions from electricity ({unit}{', log scale' if log else ''}; location-based, embodied excluded)")
+    ax.set_yticks(range(len(groups)), [f"{k}\n({b} intensity)" for k, b in groups])
+    ax.set_ylim(len(groups) - 0.45, -0.55)
     ax.margins(x=0.08)
-    ax.set_title(f"Emissions of the same job in {len(frame)} regions, by kind of region")
+    ax.set_title(f"Emissions of the same job in {len(frame)} regions")
     return fig
 
 
 def emissions_alt(frame: pd.DataFrame) -> str:
     """The figure's description for screen readers: what it shows and its extremes."""
     best, worst = frame.iloc[0], frame.iloc[-1]
-    return (f"Strip chart of the job's emissions in {len(frame)} regions, one dot per region in rows for countries, "
-            f"US grid zones and cloud regions: from {fmt.quantity(best['emissions_kg'], 'kg CO2e')} in {best['name']} "
+    return (f"Strip chart of the job's emissions in {len(frame)} regions, one dot per region, in rows by kind of "
+            f"region (country, US grid zone, cloud region) and intensity basis (lifecycle or operational): from {fmt.quantity(best['emissions_kg'], 'kg CO2e')} in {best['name']} "
             f"to {fmt.quantity(worst['emissions_kg'], 'kg CO2e')} in {worst['name']}.")
 
 
