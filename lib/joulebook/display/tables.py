@@ -180,7 +180,7 @@ def _sort_value(raw: Any) -> str:
     if fmt.is_missing(raw) or isinstance(raw, bool):
         return ""
     try:
-        return repr(float(raw))
+        return f"{float(raw):.6g}"
     except (TypeError, ValueError):
         return ""
 
