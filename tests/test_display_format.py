@@ -126,3 +126,59 @@ def test_table_rejects_unknown_columns_and_kinds():
     with pytest.raises(InputError, match="^kinds"):
         tables.table(_frame(), {"emissions_kg": "E"}, kinds={"emissions_kg": "colour"})
     assert math.isnan(tables.table(_frame(), {"emissions_kg": "E"}).values["E"].iloc[1])
+
+
+def test_format_imports_only_the_core():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(fmt.__file__).read_text(encoding="utf-8"))
+    relative = {(n.level, n.module) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level}
+    assert relative <= {(2, "errors"), (2, "validate")}, relative
+    absolute = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    absolute |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level}
+    assert not any(m.startswith("joulebook") for m in absolute)
+
+
+@pytest.mark.slow
+def test_sorter_sorts_in_a_real_browser(tmp_path):
+    """The inline sorter works offline in a headless browser: numbers by value, missing last, text A-Z."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    chromium, driver = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+    if not (chromium.exists() and driver.exists()):
+        pytest.skip("no chromium/chromedriver (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    df = pd.DataFrame({"region": ["se", "de", "us-va", "sg"], "emissions_kg": [1200.0, 9.5, np.nan, 110.0]})
+    page = tmp_path / "t.html"
+    page.write_text("<!doctype html><meta charset=utf-8><body>" + tables.table(
+        df, {"region": "Region", "emissions_kg": "Emissions (kg CO2e)"}, sortable=True).to_html(), encoding="utf-8")
+    profile = tempfile.mkdtemp(prefix="jb-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(chromium)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(executable_path=str(driver)), options=opts)
+    try:
+        drv.get(page.as_uri())
+        buttons = drv.find_elements(By.CSS_SELECTOR, "th button")
+
+        def column(i):
+            return [r.find_elements(By.TAG_NAME, "td")[i].text for r in drv.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+        buttons[1].click()
+        assert column(1) == ["9.5", "110", "1,200", "—"]
+        buttons[1].click()
+        assert column(1) == ["1,200", "110", "9.5", "—"]  # reversed, missing still last
+        buttons[0].click()
+        assert column(0) == ["Germany", "Singapore", "Sweden", "Virginia (PJM)"]
+        assert drv.find_elements(By.CSS_SELECTOR, "th")[0].get_attribute("aria-sort") == "ascending"
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)

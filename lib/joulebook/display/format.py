@@ -86,15 +86,13 @@ def number(v: Any, digits: int = DIGITS) -> str:
         f = float(v)
     except (TypeError, ValueError):
         return text(v)
-    rounded = float(f"{f:.{digits - 1}e}")
-    if rounded == 0:
+    mant_text, exp_text = f"{f:.{digits - 1}e}".split("e")  # exponent from the text: no overflow near 1e308
+    exp = int(exp_text)
+    if float(mant_text) == 0:
         return "0"
-    exp = int(math.floor(math.log10(abs(rounded))))
     if exp >= _SCI_HIGH or exp < _SCI_LOW:
-        mant = _strip(f"{rounded / 10 ** exp:.{digits - 1}f}")
-        if mant in ("10", "-10"):  # 9.995e20 / 1e20 may print as 10.0
-            mant, exp = ("1" if mant == "10" else "-1"), exp + 1
-        return f"{mant} × 10^{exp}"
+        return f"{_strip(mant_text)} × 10^{exp}"
+    rounded = float(f"{mant_text}e{exp}")
     if exp >= digits - 1:
         return f"{rounded:,.0f}"
     return _strip(f"{rounded:,.{digits - 1 - exp}f}")
