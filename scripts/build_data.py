@@ -244,7 +244,7 @@ def build_efficiency(ref: Path) -> None:
     for band in ("cluster", "frontier", "probe"):
         lo, mid, hi = pooled[band][0] if band != "probe" else (0, 0, 0)
         if band != "probe":
-            for p in TRAIN_PRECISIONS:
+            for p in ("bf16", *[q for q in TRAIN_PRECISIONS if q != "bf16"]):  # bf16 first: the generic fallback
                 a, b, c, extra = scaled(p, lo, mid, hi)
                 train.append(dict(accelerator_id="*", precision=p, workload="train", scale_band=band, generation="*",
                                   basis="transferred prior", confidence="transferred", efficiency_low=f"{a:.4f}",
