@@ -68,7 +68,7 @@ def test_llama3_405b_paper_mfu_is_covered_for_h100_at_that_scale():
     assert p.confidence == "published" and not p.low_confidence
     assert p.low <= 0.38 and 0.43 <= p.high
     assert p.low <= p.central <= p.high
-    assert training.scale_band(405e9, 16384)[()] == "frontier"
+    assert training.scale_band([405e9], [16384])[0] == "frontier"
 
 
 def test_probe_mfu_applies_only_to_probe_sized_models():

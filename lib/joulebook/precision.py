@@ -711,7 +711,8 @@ class PrecisionStudy:
     def step_table(self) -> pd.DataFrame:
         """Per step and per job, every accelerator and precision."""
         f = self.per_precision
-        basis = f["mfu_basis"].where(~f["mfu_low_confidence"].astype(bool), f["mfu_basis"] + " (low confidence)")
+        text = f["mfu_basis"].astype(str)
+        basis = text.where(~f["mfu_low_confidence"].astype(bool), text + " (low confidence)")
         return pd.DataFrame({
             "accelerator": f["accelerator"], "precision": f["label"], "MFU basis": basis, "bound": f["bound"],
             "step time (ms)": f["step_time_s"] * 1e3, "energy per step (J)": f["energy_per_step_j"],

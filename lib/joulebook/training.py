@@ -90,13 +90,20 @@ class MfuPrior:
         return self.confidence in LOW_CONFIDENCE
 
 
+_BANDS_SORTED = tuple(sorted(SCALE_BANDS))  # cluster, frontier, probe
+
+
+def _band_codes(params, count) -> np.ndarray:
+    """Indices into ``_BANDS_SORTED`` (NaN parameters, i.e. accelerator-hours given, count as cluster)."""
+    p = np.asarray(params, dtype=float)
+    c = np.asarray(count, dtype=float)
+    return np.where(p < PROBE_MAX_PARAMS, 2, np.where(c >= FRONTIER_MIN_COUNT, 1, 0))
+
+
 def scale_band(params, count) -> np.ndarray:
     """Scale band per scenario (vectorized): ``probe`` below 1e9 parameters, else ``cluster`` / ``frontier``
     by accelerator count. Unknown parameters (accelerator-hours given) count as ``cluster``."""
-    p = np.asarray(params, dtype=float)
-    c = np.asarray(count, dtype=float)
-    out = np.where(c >= FRONTIER_MIN_COUNT, "frontier", "cluster")
-    return np.where(p < PROBE_MAX_PARAMS, "probe", out)
+    return np.array(_BANDS_SORTED, dtype=object)[_band_codes(params, count)]
 
 
 @data.cached
@@ -319,14 +326,13 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     prec_series = df["precision"] if "precision" in df.columns else pd.Series(["bf16"] * n)
     a_codes, a_uniq = _factorize(acc_series, "h100-sxm")
     p_codes, p_uniq = _factorize(prec_series, "bf16")
-    bands = scale_band(np.where(np.isnan(params), np.inf, params), count)
-    b_codes = np.searchsorted(np.array(sorted(SCALE_BANDS)), bands)
+    b_codes = _band_codes(params, count)
     nb = len(SCALE_BANDS)
     key = (a_codes.astype(np.int64) * len(p_uniq) + p_codes) * nb + b_codes
     pair_codes, pair_uniq = pd.factorize(key, sort=False)
     codes = pair_codes
     resolved = [_resolve_acc(a_uniq[int(u) // nb // len(p_uniq)], p_uniq[int(u) // nb % len(p_uniq)],
-                             sorted(SCALE_BANDS)[int(u) % nb]) for u in pair_uniq]
+                             _BANDS_SORTED[int(u) % nb]) for u in pair_uniq]
     R = np.array([[r["peak"], r["mfu"][0], r["mfu"][1], r["mfu"][2], r["tdp"], r["idle"], r["node"][0], r["node"][1],
                    r["node"][2], r["emb"][0], r["emb"][1], r["emb"][2], r["cloud"][0], r["cloud"][1], r["cloud"][2],
                    r["buy"][0], r["buy"][1], r["buy"][2]] for r in resolved], dtype=float)
@@ -427,18 +433,34 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
         onprem += elec
     res = pd.DataFrame(block.T, index=df.index, columns=names, copy=False)
     # the MFU basis of every row: like-with-like comparisons and rankings read these
-    given_mfu = np.zeros(n, bool) if mfu_opt is None else ~np.isnan(mfu_opt)
-    given_h = np.zeros(n, bool) if hours_opt is None else ~np.isnan(hours_opt)
-    basis = np.array([r["mfu_basis"] for r in resolved], dtype=object)[codes]
-    conf = np.array([r["mfu_confidence"] for r in resolved], dtype=object)[codes]
-    res["mfu_used"] = np.where(given_h, np.nan, mfu[1] * np.ones(n))
-    res["mfu_basis"] = np.where(given_h, "accelerator-hours given", np.where(given_mfu, "given", basis))
-    res["mfu_confidence"] = np.where(given_h | given_mfu, "given", conf)
-    res["mfu_scale_band"] = bands
-    res["mfu_low_confidence"] = np.isin(res["mfu_confidence"].to_numpy(), LOW_CONFIDENCE)
+    low = np.array([r["mfu_confidence"] in LOW_CONFIDENCE for r in resolved], dtype=bool)[codes]
+    used = np.broadcast_to(np.asarray(mfu[1], dtype=float), (n,)).copy()
+    overrides = []
+    for given, label in ((mfu_opt, "given"), (hours_opt, "accelerator-hours given")):
+        if given is not None:
+            g = ~np.isnan(given)
+            overrides.append((g, label))
+            low[g] = False
+            if label != "given":
+                used[g] = np.nan
+    res["mfu_used"] = used
+    res["mfu_basis"] = _labels([r["mfu_basis"] for r in resolved], codes, overrides)
+    res["mfu_confidence"] = _labels([r["mfu_confidence"] for r in resolved], codes,
+                                    [(g, "given") for g, _ in overrides])
+    res["mfu_scale_band"] = pd.Categorical.from_codes(b_codes, categories=list(_BANDS_SORTED))
+    res["mfu_low_confidence"] = low
     names = names + ["mfu_used", "mfu_basis", "mfu_confidence", "mfu_scale_band", "mfu_low_confidence"]
     keep = [c for c in df.columns if c not in names]
     return pd.concat([df[keep], res], axis=1)
+
+
+def _labels(per_unique: list[str], codes: np.ndarray, overrides) -> pd.Categorical:
+    """A text column for every scenario from one label per unique row (categorical: cheap for sweeps)."""
+    cats = list(dict.fromkeys([*per_unique, *(label for _, label in overrides)]))
+    idx = np.array([cats.index(x) for x in per_unique], dtype=np.int64)[codes]
+    for mask, label in overrides:
+        idx[mask] = cats.index(label)
+    return pd.Categorical.from_codes(idx, categories=cats)
 
 
 def _resolve_acc(acc_name: str, precision: str, band: str = "cluster") -> dict[str, Any]:

@@ -727,7 +727,8 @@ class TrainingStory:
         return fmt.frame(pd.DataFrame({
             "accelerator": df["name"], f"peak {self.run.precision} (TFLOP/s)": df["peak_tflops"],
             "MFU": df["mfu_used"], "MFU basis": df["mfu_basis"],
-            "MFU confidence": df["mfu_confidence"].where(~df["low_confidence"], df["mfu_confidence"] + " (low, not ranked)"),
+            "MFU confidence": df["mfu_confidence"].astype(str).where(
+                ~df["low_confidence"], df["mfu_confidence"].astype(str) + " (low, not ranked)"),
             "power cap (W)": df["tdp_w"], "wall clock (h)": df["wall_clock_hours"],
             "facility energy (kWh)": df["facility_energy_kwh"], "emissions (kg CO2e)": df["emissions_kg"],
             "cloud rental (USD)": df["cloud_cost_usd"], "owned (USD)": df["onprem_cost_usd"],
