@@ -88,7 +88,7 @@ def test_probe_mfu_applies_only_to_probe_sized_models():
 def test_every_estimate_shows_its_basis():
     est = training.estimate_training(params=7e9, tokens=1e11, accelerator="b200", count=64)
     b = est.assumptions["mfu_basis"]
-    assert "transferred" in str(b.value) and "LOW CONFIDENCE" in b.note and b.source == "joulebook_published_mfu"
+    assert "transferred" in str(b.value) and "LOW (transferred)" in b.note and b.source == "joulebook_published_mfu"
     names = [a["name"] for a in est.to_dict()["assumptions"]]
     assert "mfu" in names and "mfu_basis" in names
     given = training.estimate_training(params=7e9, tokens=1e11, accelerator="h100-sxm", count=64, mfu=0.5)

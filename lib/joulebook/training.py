@@ -600,8 +600,8 @@ def _assumptions(acc, prec, reg, inputs: Mapping[str, Any], calib, ci_window, fr
               f"the prior for {band_text} would be {mid:.3g} ({prior.basis}, {prior.confidence})")
     else:
         a.add("mfu", mid, "fraction of peak", esrc, f"range {lo:.3g}-{hi:.3g} (low estimate uses the high MFU)")
-        conf = ("LOW CONFIDENCE: no published large-scale run on this generation" if prior.low_confidence
-                else "published" if prior.confidence == "published" else prior.confidence)
+        conf = (f"LOW ({prior.confidence}): no published large-scale production run on this generation"
+                if prior.low_confidence else prior.confidence)
         a.add("mfu_basis", f"{prior.basis} ({prior.generation}, {band})", "", esrc,
               f"{band_text}; confidence {conf}; {prior.note}")
         src.append(esrc)
