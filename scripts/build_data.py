@@ -6,6 +6,10 @@ built tables are committed). Values are copied unchanged; this script only
 adds identifiers, a ``year`` column where the reference file has none, and the
 project's own derived tables (regions, operator defaults, efficiencies,
 embodied profiles), each row of which names its source and says it is derived.
+Accelerators the reference set lacks come from ``scripts/own_accelerators.csv``
+(each row with its own source in ``data/sources_accelerators.csv``); the
+training-MFU prior in ``efficiency.csv`` is built from the curated
+``data/published_mfu.csv`` (see :func:`build_efficiency`).
 """
 
 from __future__ import annotations

@@ -264,7 +264,11 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     accelerator_hours, power_w, node_power_w, pue, region, intensity_g_per_kwh, price_usd_per_kwh,
     cloud_price_usd_per_gpu_hour, purchase_usd_per_accelerator, wue_l_per_kwh, lifetime_years, utilisation.
 
-    Output: the input columns plus ``<key>``, ``<key>_low``, ``<key>_high`` for every output key.
+    Output: the input columns plus ``<key>``, ``<key>_low``, ``<key>_high`` for every output key, and the
+    MFU basis of each row: ``mfu_used`` (central), ``mfu_basis`` (``probe``, ``probe (transferred)``,
+    ``published prior``, ``transferred prior``, ``given``, ``accelerator-hours given``), ``mfu_confidence``,
+    ``mfu_scale_band`` and ``mfu_low_confidence`` (True: no published large-scale run on the generation;
+    never rank such a row best).
     """
     if not isinstance(df, pd.DataFrame):
         raise InputError("scenarios", "expected a pandas DataFrame")
