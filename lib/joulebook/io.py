@@ -1,4 +1,9 @@
-"""Atomic file writes (temp file in the same folder, fsync, rename)."""
+"""Atomic file writes (temp file in the same folder, fsync, rename).
+
+Files get the usual mode of a new file (``0o666`` less the process umask), not the
+owner-only ``0o600`` of :func:`tempfile.mkstemp`, so a published site is readable
+without a chmod pass.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it; there is no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -1,0 +1,116 @@
+"""Parameter values of a report, checked through the library's own look-ups before any kernel starts.
+
+The batch runner calls :func:`check_job` for every selected report before it
+touches the site, so a bad value (``--region nowhere``, an unknown accelerator, a
+misspelt time zone, a measurement file that does not exist) stops the build with
+one line naming the report and the parameter (close matches listed) and changes
+nothing. Names decide the look-up, so a notebook added later is covered as long as
+it names its parameters the way the others do:
+
+=====================================  ==========================================
+parameter name                         look-up
+=====================================  ==========================================
+``region``, ``*_region``               :func:`joulebook.data.region`
+``regions``, ``*_regions``             each item (or each key of a mapping)
+``accelerator``, ``*_accelerator``     :func:`joulebook.data.accelerator`
+``accelerators``                       each item
+``model``, ``student``                 :func:`joulebook.models.model`
+``tz``, ``*_tz``                       :func:`joulebook.schedule.time_zone`
+``measurement_file``                   :func:`joulebook.measure.jsonl.resolve_measurement_file`
+=====================================  ==========================================
+
+``None`` and ``""`` are left to the notebook (several notebooks read them as
+"none"); the notebook's own validation cell still checks everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .. import data, models, schedule
+from ..errors import InputError, UnknownNameError
+from ..measure.jsonl import resolve_measurement_file
+
+
+def _region(v: Any) -> None:
+    data.region(v)
+
+
+def _accelerator(v: Any) -> None:
+    data.accelerator(v)
+
+
+def _model(v: Any) -> None:
+    models.model(v)
+
+
+def _tz(v: Any) -> None:
+    schedule.time_zone(v)
+
+
+def _file(v: Any) -> None:
+    resolve_measurement_file(v)
+
+
+def _lookup(name: str) -> tuple[Callable[[Any], None], bool] | None:
+    """(check, is_collection) for a parameter name, or None when its name implies no look-up."""
+    if name == "region" or name.endswith("_region"):
+        return _region, False
+    if name == "regions" or name.endswith("_regions"):
+        return _region, True
+    if name == "accelerator" or name.endswith("_accelerator"):
+        return _accelerator, False
+    if name == "accelerators" or name.endswith("_accelerators"):
+        return _accelerator, True
+    if name in ("model", "student"):
+        return _model, False
+    if name == "tz" or name.endswith("_tz"):
+        return _tz, False
+    if name == "measurement_file":
+        return _file, False
+    return None
+
+
+def renamed(err: InputError | UnknownNameError, parameter: str):
+    """The same error, naming ``parameter`` (e.g. ``--region`` or ``training_energy.region``)."""
+    if isinstance(err, UnknownNameError):
+        err.parameter = parameter
+        err.message = f"{parameter}: " + err.message.split(": ", 1)[-1]
+        err.args = (err.message,)
+        return err
+    text = str(err).split(": ", 1)[-1]
+    new = InputError(parameter, text)
+    return new
+
+
+def check_value(name: str, value: Any, where: str) -> None:
+    """Check one parameter value; raises naming ``where``."""
+    rule = _lookup(name)
+    if rule is None or value is None or value == "":
+        return
+    check, many = rule
+    if many:
+        if isinstance(value, Mapping):
+            items = list(value)
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [value]
+    else:
+        items = [value]
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            raise InputError(where, f"an empty name is not a valid {name}")
+        if not isinstance(item, str):
+            raise InputError(where, f"expected a name, got {item!r}")
+        try:
+            check(item)
+        except (InputError, UnknownNameError) as e:
+            raise renamed(e, where) from None
+
+
+def check_parameters(label: str, parameters: Mapping[str, Any]) -> None:
+    """Check every parameter of one report (``label`` names it in the message)."""
+    for name, value in parameters.items():
+        check_value(name, value, f"{label}: {name}")
