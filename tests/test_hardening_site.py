@@ -225,6 +225,7 @@ def test_markup_through_every_parameter_and_error_path_never_goes_live(tmp_path)
     assert (out / SITE_CSS).is_file()
     assert all('site.css"' in p.read_text(encoding="utf-8") for p in pages)
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf", "site"]  # no lock file or temp folder left
     for p in out.rglob("*"):
         assert stat.S_IMODE(p.stat().st_mode) == (0o755 if p.is_dir() else 0o644), p
 
@@ -294,6 +295,19 @@ def test_bad_build_arguments_exit_2_and_change_nothing(tmp_path, capsys, no_kern
     assert _snapshot(out) == before  # no lock file, no temp folder, nothing replaced
 
 
+def test_every_shipped_report_passes_the_up_front_checks():
+    """The name-based look-ups accept what reports.toml ships (no false alarm on counts such as
+    ``baseline_accelerators = 32``), including each report's test parameters."""
+    from joulebook.reports import checks
+
+    conf = cfg.load_config(NOTEBOOKS / "reports.toml")
+    for job in conf.jobs():
+        checks.check_parameters(job.slug, job.parameters)
+        checks.check_parameters(job.slug, job.spec.test_parameter_set())
+    with pytest.raises(UnknownNameError, match="x: accelerators: unknown accelerator"):
+        checks.check_parameters("x", {"baseline_accelerators": 32, "accelerators": ["h100-sxm", "nope"]})
+
+
 def test_region_nowhere_lists_close_matches(tmp_path, no_kernel):
     with pytest.raises(UnknownNameError) as err:
         runner.build(NOTEBOOKS / "reports.toml", tmp_path / "site", region="us-vaa", progress=None)
@@ -308,6 +322,7 @@ def test_region_nowhere_lists_close_matches(tmp_path, no_kernel):
     ("federated_tradeoffs", "client_regions", {"us-ca": 0.5, "mars": 0.5}, "client_regions: unknown region 'mars'"),
     ("precision_tuning", "accelerators", ["h100-sxm", "b200x"], "precision_tuning: accelerators: unknown accelerator"),
     ("compression_small", "model", "llama-9", "compression_small: model: unknown model 'llama-9'"),
+    ("compression_70b", "precision", "fp9", "compression_70b: precision: unknown precision 'fp9'"),
 ])
 def test_bad_value_in_reports_toml_stops_the_build_before_any_kernel(tmp_path, capsys, no_kernel, report, key, value,
                                                                     needle):
@@ -348,6 +363,7 @@ def test_second_build_into_a_locked_folder_refuses_with_one_line(tmp_path, capsy
         assert main(["reports", "build", "--config", str(conf), "--out", str(out)]) == 1
         assert "another `joulebook reports build`" in one_line_error(capsys)
     assert {k: v for k, v in _snapshot(out).items() if not k.endswith(".lock")} == before
+    assert not site.lock_path(out.resolve()).exists()  # removed by its holder
 
 
 def test_lock_dies_with_its_holder(tmp_path):

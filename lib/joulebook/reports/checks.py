@@ -15,12 +15,14 @@ parameter name                         look-up
 ``accelerator``, ``*_accelerator``     :func:`joulebook.data.accelerator`
 ``accelerators``                       each item
 ``model``, ``student``                 :func:`joulebook.models.model`
+``precision``, ``*_precision``        :func:`joulebook.data.normalise_precision`
 ``tz``, ``*_tz``                       :func:`joulebook.schedule.time_zone`
 ``measurement_file``                   :func:`joulebook.measure.jsonl.resolve_measurement_file`
 =====================================  ==========================================
 
-``None`` and ``""`` are left to the notebook (several notebooks read them as
-"none"); the notebook's own validation cell still checks everything else.
+``None``, ``""`` and values that are not names (numbers, booleans) are left to the
+notebook (several notebooks read ``None``/``""`` as "none"); the notebook's own
+validation cell still checks everything else when it runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def _model(v: Any) -> None:
     models.model(v)
 
 
+def _precision(v: Any) -> None:
+    data.normalise_precision(v)
+
+
 def _tz(v: Any) -> None:
     schedule.time_zone(v)
 
@@ -65,6 +71,8 @@ def _lookup(name: str) -> tuple[Callable[[Any], None], bool] | None:
         return _accelerator, True
     if name in ("model", "student"):
         return _model, False
+    if name == "precision" or name.endswith("_precision"):
+        return _precision, False
     if name == "tz" or name.endswith("_tz"):
         return _tz, False
     if name == "measurement_file":
@@ -85,25 +93,26 @@ def renamed(err: InputError | UnknownNameError, parameter: str):
 
 
 def check_value(name: str, value: Any, where: str) -> None:
-    """Check one parameter value; raises naming ``where``."""
+    """Check one parameter value; raises naming ``where``.
+
+    Only names are looked up: a value of another type (``baseline_accelerators = 32`` is a count)
+    is left to the notebook's own validation.
+    """
     rule = _lookup(name)
-    if rule is None or value is None or value == "":
+    if rule is None:
         return
     check, many = rule
-    if many:
-        if isinstance(value, Mapping):
-            items = list(value)
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = [value]
+    if many and isinstance(value, Mapping):
+        items = list(value)
+    elif many and isinstance(value, (list, tuple)):
+        items = list(value)
     else:
         items = [value]
     for item in items:
-        if isinstance(item, str) and not item.strip():
-            raise InputError(where, f"an empty name is not a valid {name}")
-        if not isinstance(item, str):
-            raise InputError(where, f"expected a name, got {item!r}")
+        if not isinstance(item, str) or item == "":
+            continue
+        if not item.strip():
+            raise InputError(where, f"{item!r} is not a valid {name}")
         try:
             check(item)
         except (InputError, UnknownNameError) as e:

@@ -190,6 +190,7 @@ def locked(target: Path) -> Iterator[Path]:
 
     ``fcntl.flock`` on :func:`lock_path`: the kernel drops the lock when the holder exits,
     however it exits (``kill -9`` included), so a stale lock never blocks a later build.
+    The file is removed when the build ends (a killed build leaves it, unlocked and harmless).
     Raises :class:`SiteBusyError` (one line, with the holder's pid) when the folder is
     locked, and :class:`~joulebook.errors.InputError` (``--out``) when its parent folder
     cannot be written. Where ``fcntl`` does not exist, no lock is taken.
@@ -202,10 +203,13 @@ def locked(target: Path) -> Iterator[Path]:
     path = lock_path(target)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
         raise InputError("--out", f"cannot write the site folder {target}: {e.strerror or e}") from None
-    try:
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise InputError("--out", f"cannot write the site folder {target}: {e.strerror or e}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -213,10 +217,21 @@ def locked(target: Path) -> Iterator[Path]:
                 holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
             except OSError:
                 holder = "unknown"
+            os.close(fd)
             raise SiteBusyError(f"--out: another `joulebook reports build` (pid {holder}) is writing {target}; "
                                 "wait for it to finish and run again") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file after we opened it: lock the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield target
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # removed while still locked, so no second holder can lock this inode later
         os.close(fd)  # closing the descriptor releases the lock
