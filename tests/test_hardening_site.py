@@ -416,6 +416,21 @@ def test_read_only_parent_is_one_line(tmp_path, capsys, no_kernel):
         parent.chmod(0o755)
 
 
+def test_parent_refusing_writes_is_one_line_even_as_root(tmp_path, capsys, no_kernel, monkeypatch):
+    """What a read-only parent does to the build (EACCES when the temporary site is made), simulated."""
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runner.tempfile, "mkdtemp", refuse)
+    out = tmp_path / "site"
+    before = _old_site(out)
+    rc = main(["reports", "build", "--config", str(NOTEBOOKS / "reports.toml"), "--out", str(out),
+               "--only", "training_energy--region-se"])
+    line = one_line_error(capsys)
+    assert rc == 2 and "--out: cannot write the site folder" in line and "Permission denied" in line, line
+    assert _snapshot(out) == before
+
+
 # --------------------------------------------------------------------------- file mode
 
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
