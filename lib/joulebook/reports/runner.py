@@ -9,7 +9,11 @@ For each report of ``reports.toml`` (after matrix expansion and ``--only`` /
    shape the numbers. A report whose key matches the previous site's manifest
    and which succeeded there is reused as it is (``--force`` re-executes);
 2. check its parameter names against the notebook's ``parameters`` cell
-   (rejected before any kernel starts);
+   (rejected before any kernel starts); before that, every parameter *value* of
+   every selected report that names something (region, accelerator, model,
+   precision, time zone, measurement file) is looked up through the library
+   (:mod:`joulebook.reports.checks`): a bad one stops the build with one line
+   (exit 2) before the site folder is touched, as do ``--only ''`` and ``--region ''``;
 3. execute it (:func:`joulebook.reports.execute.execute_notebook`) in a scratch
    folder, in a pool of ``--jobs`` processes (never threads);
 4. check its ``metrics.json`` and render its page (code-free unless
@@ -17,8 +21,11 @@ For each report of ``reports.toml`` (after matrix expansion and ``--only`` /
 
 The site is written into a hidden temporary folder beside ``--out`` and
 swapped into place at the end (:func:`joulebook.reports.site.swap_into_place`),
-so an interrupted build leaves the previous site untouched. One failing report
-does not stop the others; the build then exits 1.
+so an interrupted build leaves the previous site untouched. One build at a time
+writes a site folder: the build holds a lock beside it (``.<name>.lock``,
+:func:`joulebook.reports.site.locked`) and a second build into the same folder
+refuses with one line. One failing report does not stop the others; the build
+then exits 1.
 """
 
 from __future__ import annotations
