@@ -137,7 +137,3 @@ def render_file(executed: Path, page: Path, **kw: Any) -> Path:
 
     atomic_write_text(page, render_html(executed, **kw))
     return page
-
-
-def escape(text: Any) -> str:
-    return html.escape(str(text), quote=True)
