@@ -140,7 +140,11 @@ def test_wheel_carries_the_package_and_every_data_file(installed):
     packaged = {n.removeprefix("joulebook/_data/") for n in names if n.startswith("joulebook/_data/")}
     missing = sorted(set(source_data_files()) - packaged)
     assert not missing, f"data files missing from the wheel: {missing}"
-    assert "joulebook/py.typed" in names
+    pkg = ROOT / "lib" / "joulebook"
+    resources = sorted(f"joulebook/{p.relative_to(pkg).as_posix()}" for p in pkg.rglob("*")
+                       if p.is_file() and p.suffix not in {".py", ".pyc"} and "__pycache__" not in p.parts)
+    assert "joulebook/py.typed" in resources
+    assert not [r for r in resources if r not in names], "package files (templates, py.typed) missing from the wheel"
 
 
 @pytest.mark.slow
