@@ -116,11 +116,27 @@ def cached(fn):
 
 
 def data_dir() -> Path:
-    """The folder holding the tables: ``$JOULEBOOK_DATA_DIR`` or the repository's ``data/``."""
+    """The folder holding the tables, first found of:
+
+    1. ``$JOULEBOOK_DATA_DIR`` (an override, read on every call);
+    2. the checkout's ``data/`` when this package runs from a joulebook checkout
+       (``lib/joulebook`` next to ``pyproject.toml``: an editable install or ``PYTHONPATH=lib``);
+    3. ``joulebook/_data/``, the copy of ``data/`` a wheel ships (``pip install .``; see ``setup.py``).
+    """
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data"
+    return _default_data_dir()
+
+
+@cache
+def _default_data_dir() -> Path:
+    """Where the tables are without the override (part of :func:`data_dir`; looked up once per process)."""
+    package = Path(__file__).resolve().parent
+    root = package.parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "data").is_dir():
+        return root / "data"
+    return package / "_data"
 
 
 def _validate(name: str, df: pd.DataFrame, known_sources: set[str] | None) -> pd.DataFrame:
