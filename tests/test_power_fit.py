@@ -62,8 +62,8 @@ def test_mlenergy_rows_within_tolerance_in_energy_and_inter_token_latency():
     itl_ratio = f["inter_token_latency_ms"].to_numpy() / pd.to_numeric(m["median_itl_ms"]).to_numpy()
     bad_e = np.flatnonzero((e_ratio > ENERGY_TOL) | (e_ratio < 1 / ENERGY_TOL))
     bad_t = np.flatnonzero((itl_ratio > ITL_TOL) | (itl_ratio < 1 / ITL_TOL))
-    assert bad_e.size == 0, list(zip(m["model_id"].iloc[bad_e], m["max_num_seqs"].iloc[bad_e], e_ratio[bad_e]))
-    assert bad_t.size == 0, list(zip(m["model_id"].iloc[bad_t], m["max_num_seqs"].iloc[bad_t], itl_ratio[bad_t]))
+    assert bad_e.size == 0, list(zip(m["model_id"].iloc[bad_e], m["max_num_seqs"].iloc[bad_e], e_ratio[bad_e], strict=True))
+    assert bad_t.size == 0, list(zip(m["model_id"].iloc[bad_t], m["max_num_seqs"].iloc[bad_t], itl_ratio[bad_t], strict=True))
     # and not by luck of one direction: both families are covered, errors are not all on one side
     assert np.median(np.abs(np.log(e_ratio))) < np.log(1.15)
 
