@@ -27,6 +27,10 @@ concurrency cap (``max_concurrency``), limited by the KV cache that fits in memo
                + B x serving_overhead_ms_per_request       (sampling etc.: memory-bound work on one accelerator)
     inter-token latency = step;  output tokens/s = B / step;  TTFT = step x ceil(p / (budget - B))
 
+The GEMMs of a mixed step run between the two roofs (a few hundred tokens), so their time is
+compute + memory, not the max: ML.ENERGY's 8B inter-token latency rises linearly with the batch
+from batch 8 on. Where it does not fit, ``B`` shrinks to what the KV cache holds (as vLLM does).
+
 **Power** (both modes; :mod:`joulebook.hardware`): per phase the achieved shares of the
 peak FLOP/s (``u_c``) and of the HBM bandwidth (``u_m``) and the share of host-side gaps
 (eager launch gaps, scheduler time, all-reduce waits) set
@@ -190,7 +194,12 @@ def memory_efficiency(accelerator) -> tuple[float, float, float, str, str]:
 def achievable_rate(accelerator, rate: str) -> tuple[float, float, float, str, str] | None:
     """(low, central, high, source_id, note) of a ``data/achievable_rates.csv`` row, or None when the
     accelerator has none (callers then use the global row of ``inference_runtime.csv``)."""
-    acc = data.accelerator(accelerator)
+    return _achievable_rate(data.accelerator(accelerator).accelerator_id, rate)
+
+
+@data.cached
+def _achievable_rate(accelerator_id: str, rate: str) -> tuple[float, float, float, str, str] | None:
+    acc = data.accelerator(accelerator_id)
     df = data.table("achievable_rates")
     hit = df[(df["accelerator_id"] == acc.accelerator_id) & (df["rate"] == rate)]
     if hit.empty:
@@ -412,10 +421,15 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     ``accelerator`` (h100-sxm); ``count`` (1); ``precision`` (bf16) and optionally
     ``weight_precision``, ``activation_precision``, ``kv_precision``, ``weight_only``;
     ``batch`` (1); ``prompt_tokens`` (128); ``new_tokens`` (128); ``runtime``
-    (compiled); ``region``; overrides: any ``data/inference_runtime.csv`` parameter
-    name, ``compute_efficiency``, ``overhead_ms_per_layer``, ``busy_power_fraction``,
-    ``power_w`` (mean accelerator power: skips the power model), ``node_power_w``,
-    ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``, ``cloud_price_usd_per_gpu_hour``.
+    (compiled); ``region``; serving: ``serving`` (static | continuous), ``max_concurrency``
+    (continuous: default ``batch``), ``arrival_rate_per_s`` (continuous; none = saturated),
+    ``prefill_tokens`` (continuous: new prompt tokens per request, default ``prompt_tokens``),
+    ``utilisation`` (share of time busy, default 1; the ``*_service`` outputs); overrides: any
+    ``data/inference_runtime.csv`` parameter name, ``compute_efficiency``,
+    ``overhead_ms_per_layer``, ``compute_power_fraction``, ``memory_power_fraction``,
+    ``gap_power_fraction`` (power-model coefficients), ``power_w`` (mean accelerator power: skips
+    the power model), ``node_power_w``, ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``,
+    ``cloud_price_usd_per_gpu_hour``.
 
     Output: the input columns plus the resolved description (``model_id``,
     ``params_total``, ..., ``compute_precision``), ``bound_prefill``,
@@ -643,13 +657,17 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
 
             B = b_max
             has_lam = ~np.isnan(lam)
-            if (has_lam & cont).any():  # Little's law: B = lambda g step(B), bisection on [0, b_max]
-                lo_b, hi_b = np.zeros(n), b_max.copy()
-                for _ in range(40):
+            sub = np.flatnonzero(has_lam & cont)
+            if sub.size:  # Little's law: B = lambda g step(B), bisection on [0, b_max] for the rows with a rate
+                qs = {key: (v[sub] if np.ndim(v) else v) for key, v in q.items()}
+                lo_b, hi_b = np.zeros(sub.size), b_max[sub].copy()
+                lam_g = lam[sub] * g_new[sub] / 1e3
+                for _ in range(32):
                     mid_b = 0.5 * (lo_b + hi_b)
-                    over = np.nan_to_num(lam) * g_new * _serve_step(np.maximum(mid_b, 1e-9), q)[0] / 1e3 > mid_b
+                    over = lam_g * _serve_step(np.maximum(mid_b, 1e-9), qs)[0] > mid_b
                     lo_b, hi_b = np.where(over, mid_b, lo_b), np.where(over, hi_b, mid_b)
-                B = np.where(has_lam, np.maximum(hi_b, 1e-6), b_max)
+                B = b_max.copy()
+                B[sub] = np.maximum(hi_b, 1e-6)
             t_s, pf_s, fl_s, by_s, tc_s, tm_s, comm_s = _serve_step(B, q)
             ttft_s = t_s * np.ceil(np.maximum(p_new, 1.0) / np.maximum(budget - B, 1.0))
             req_s = ttft_s + (g_new - 1.0) * t_s
@@ -904,7 +922,8 @@ def estimate_inference(
     ``technique``: a string (``"fp8"``, ``"int4-weight-only+sparse-2:4"``) or a
     list of them (combined). ``overrides`` / keyword arguments: any parameter of
     ``data/inference_runtime.csv`` or ``compute_efficiency``,
-    ``overhead_ms_per_layer``, ``busy_power_fraction``, ``power_w``,
+    ``overhead_ms_per_layer``, ``compute_power_fraction``, ``memory_power_fraction``,
+    ``gap_power_fraction``, ``power_w``,
     ``node_power_w``, ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``,
     ``cloud_price_usd_per_gpu_hour``.
     """
