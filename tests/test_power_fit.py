@@ -193,4 +193,6 @@ def test_unfitted_accelerators_use_the_transfer_rule():
     idle = hardware.idle_power_w(a)[0]
     p = hardware.activity_power_w(idle, a.tdp_w, 0.0, 0.5, 0.0, compute_power_fraction=0.0, memory_power_fraction=mid)
     assert p == pytest.approx(idle + (a.tdp_w - idle) * mid * 0.5)
-    assert inference.memory_efficiency("a100-sxm4-80gb")[4].startswith("no measured row")
+    assert inference.memory_efficiency("l4")[4].startswith("no measured row")  # fallback: the global row
+    assert inference.memory_efficiency("l4")[:3] == inference.runtime_parameter("memory_bandwidth_efficiency")[:3]
+    assert inference.achievable_rate("l4", "tp_allreduce_latency_ms") is None
