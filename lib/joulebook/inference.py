@@ -40,6 +40,12 @@ on our H100 probe and ML.ENERGY's H100 measurements (``data/power_model.csv``).
 **Deployed service**: with ``utilisation`` U (share of wall time the engine is busy), the idle
 rest draws idle (+ node) power: per output token add ``n (idle + node) PUE x (1 - U)/U x time per token``.
 
+**Fitting cases** (``tests/test_power_fit.py``): ML.ENERGY v3 publishes no prompt lengths for its
+multi-turn lm-arena chats (prefix caching on). We assume a context of ``mlenergy_context_tokens``
+per request (the context at which the modelled KV cache holds the measured running batch of the
+two KV-limited rows) of which ``mlenergy_prefill_tokens`` are new prefill (the rest is cached),
+both named rows of ``data/inference_runtime.csv`` with ranges, fitted by ``scripts/fit_power.py``.
+
 Memory bandwidth efficiency is per accelerator where ``data/achievable_rates.csv`` has a
 measured row (H100: our weight-streaming probe), else the global row of
 ``data/inference_runtime.csv``; compute efficiency follows :func:`compute_efficiency`.

@@ -103,7 +103,11 @@ def run(args) -> int:
         return 0
     d = est.to_dict()
     head = (f"Inference estimate: {d['model']['name']} on {est.inputs['count']} x {d['accelerator']}, "
-            f"{'+'.join(d['technique'])}, batch {est.inputs['batch']}, {est.inputs['prompt_tokens']} prompt + "
+            f"{'+'.join(d['technique'])}, "
+            + (f"batch {est.inputs['batch']}" if est.inputs["serving"] == "static" else
+               f"up to {d['serving']['max_concurrency'] or est.inputs['batch']:g} requests at once"
+               + (f", {est.inputs['arrival_rate_per_s']:g} arriving per s" if est.inputs.get("arrival_rate_per_s") else ""))
+            + f", {est.inputs['prompt_tokens']} prompt + "
             f"{est.inputs['new_tokens']} new tokens, {est.inputs['runtime']}, {est.inputs['serving']} serving"
             + (f" (utilisation {est.inputs['utilisation']:g})" if est.inputs["utilisation"] != 1 else "")
             + (f", {est.region.region_id}" if est.region else "") + ": central  [low .. high]")
