@@ -8,6 +8,9 @@ fitted coefficient that moves a case outside its tolerance fails here.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,3 +199,19 @@ def test_unfitted_accelerators_use_the_transfer_rule():
     assert inference.memory_efficiency("l4")[4].startswith("no measured row")  # fallback: the global row
     assert inference.memory_efficiency("l4")[:3] == inference.runtime_parameter("memory_bandwidth_efficiency")[:3]
     assert inference.achievable_rate("l4", "tp_allreduce_latency_ms") is None
+
+
+def test_power_table_is_what_the_fit_script_produces():
+    """data/power_model.csv holds the least-squares fit of scripts/fit_power.py at the fitted serving rows."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "fit_power.py"
+    spec = importlib.util.spec_from_file_location("fit_power", path)
+    fit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit)
+    rp = inference.runtime_parameter
+    ar = inference.achievable_rate("h100-sxm", "tp_allreduce_latency_ms")[1]
+    rows = fit.power_rows(rp("mlenergy_context_tokens")[1], rp("mlenergy_prefill_tokens")[1],
+                          rp("serving_scheduler_overhead_ms")[1], rp("serving_overhead_ms_per_request")[1], ar)
+    assert len(rows) == 13 + 23
+    got = fit.fit_power(rows, n_boot=0)
+    for name in fit.POWER_NAMES:
+        assert hardware.power_model_row(name, "h100-sxm")[1] == pytest.approx(got[name][1], rel=2e-3), name
