@@ -773,12 +773,17 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     cols["bound_prefill"] = bound_p
     cols["bound_decode"] = bound_d
     cols["fits_in_memory"] = fits
-    for key in OUTPUT_KEYS:
-        cols[key] = results["central"][key]
-        cols[f"{key}_low"] = np.minimum(results["low"][key], results["high"][key])
-        cols[f"{key}_high"] = np.maximum(results["low"][key], results["high"][key])
-    out = pd.concat([out.drop(columns=[c for c in cols if c in out.columns]),
-                     pd.DataFrame(cols, index=out.index)], axis=1)
+    # the numeric outputs are written into one preallocated block (no consolidation copy of ~100 columns)
+    names = [f"{key}{sfx}" for key in OUTPUT_KEYS for sfx in ("", "_low", "_high")]
+    block = np.empty((n, len(names)))
+    for j, key in enumerate(OUTPUT_KEYS):
+        lo_v, hi_v = results["low"][key], results["high"][key]
+        block[:, 3 * j] = results["central"][key]
+        np.minimum(lo_v, hi_v, out=block[:, 3 * j + 1])
+        np.maximum(lo_v, hi_v, out=block[:, 3 * j + 2])
+    nums = pd.DataFrame(block, index=out.index, columns=names, copy=False)
+    out = pd.concat([out.drop(columns=[c for c in [*cols, *names] if c in out.columns]),
+                     pd.DataFrame(cols, index=out.index), nums], axis=1)
     return out
 
 
