@@ -112,7 +112,7 @@ def main() -> None:
     print(f"ratio vectorized / scalar: {(args.n / best) * scalar_s:,.0f}x")
     s_med, a_med = statistics.median(serve_times), statistics.median(arrive_times)
     print(f"continuous serving (saturated): median {s_med:.3f} s for {args.n:,} -> {s_med / med:.2f}x the static path")
-    print(f"continuous serving with an arrival rate (40-step bisection): median {a_med:.3f} s -> {a_med / med:.2f}x "
+    print(f"continuous serving with an arrival rate (32-step bisection): median {a_med:.3f} s -> {a_med / med:.2f}x "
           f"the static path")
 
 
