@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark: 100,000 inference scenarios through the vectorized roofline vs the scalar API in a loop.
 
+Also times the serving model (``serving = continuous``) on the same scenarios, saturated and with an arrival
+rate, and prints its cost relative to the static path.
+
 Scenarios: presets x techniques x accelerators x batch sizes x prompt/output lengths x runtimes x regions,
 plus user-given shapes (params with a few architecture numbers), tiled to 100,000 rows. Techniques an
 accelerator cannot run (fp8 on an A100) are paired only with accelerators that can. Prints scenarios/s for
@@ -71,6 +74,22 @@ def main() -> None:
     best, med = min(times), statistics.median(times)
     assert len(out) == args.n and out["decode_ms_per_token"].notna().all()
 
+    # the serving model: the same scenarios as a continuous-batching engine (cap = the batch, 30 % prefix-cached
+    # prompts, half the deployments at 40 % utilisation), and again with an arrival rate (Little's law bisection)
+    serve = df.assign(serving="continuous", max_concurrency=df["batch"],
+                      prefill_tokens=(df["prompt_tokens"] * 0.7).round(),
+                      utilisation=np.where(np.arange(args.n) % 2 == 0, 1.0, 0.4))
+    arrive = serve.assign(arrival_rate_per_s=np.where(np.arange(args.n) % 3 == 0, 0.5, 5.0))
+    serve_times, arrive_times = [], []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        so = inference_frame(serve)
+        serve_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ao = inference_frame(arrive)
+        arrive_times.append(time.perf_counter() - t0)
+    assert so["inter_token_latency_ms"].notna().all() and ao["concurrency"].notna().all()
+
     sample = df.head(args.scalar_sample)
     t0 = time.perf_counter()
     for _, r in sample.iterrows():
@@ -91,6 +110,10 @@ def main() -> None:
     print(f"scalar estimate_inference: {scalar_s * 1e3:.1f} ms per scenario -> {1 / scalar_s:,.0f} scenarios/s "
           f"(sample of {len(sample)})")
     print(f"ratio vectorized / scalar: {(args.n / best) * scalar_s:,.0f}x")
+    s_med, a_med = statistics.median(serve_times), statistics.median(arrive_times)
+    print(f"continuous serving (saturated): median {s_med:.3f} s for {args.n:,} -> {s_med / med:.2f}x the static path")
+    print(f"continuous serving with an arrival rate (32-step bisection): median {a_med:.3f} s -> {a_med / med:.2f}x "
+          f"the static path")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,19 @@ def test_not_fitting_is_not_an_error(capsys):
     (["--model", "llama-7b", "--batch", "16x"], "16x"),
     (["--batch", "4"], "model"),
     (["--model", "llama-7b", "--accelerator", "h900"], "accelerator"),
+    (["--model", "llama-7b", "--utilisation", "0"], "utilisation"),
+    (["--model", "llama-7b", "--utilisation", "1.5"], "utilisation"),
+    (["--model", "llama-7b", "--utilisation", "-0.2"], "utilisation"),
+    (["--model", "llama-7b", "--prompt-tokens", "0"], "prompt_tokens"),
+    (["--model", "llama-7b", "--serving", "continuous", "--prompt-tokens", "0"], "prompt_tokens"),
+    (["--model", "llama-7b", "--serving", "continuous", "--max-concurrency", "0"], "max_concurrency"),
+    (["--model", "llama-7b", "--serving", "continuous", "--max-concurrency", "2.5"], "max_concurrency"),
+    (["--model", "llama-7b", "--serving", "continuous", "--arrival-rate", "0"], "arrival_rate"),
+    (["--model", "llama-7b", "--serving", "continuous", "--prefill-tokens", "-1"], "prefill_tokens"),
+    (["--model", "llama-7b", "--serving", "continuous", "--prompt-tokens", "100", "--prefill-tokens", "200"],
+     "prefill_tokens"),
+    (["--model", "llama-7b", "--serving", "batchy"], "serving"),
+    (["--model", "llama-7b", "--set", "serving_scheduler_overhead_ms=-1"], "serving_scheduler_overhead_ms"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, args, needle):
     try:
@@ -101,3 +114,31 @@ def test_console_script_prints_exactly_one_json_object():
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["model"]["id"] == "tinyllama-1.1b"
+
+
+def test_continuous_serving_and_utilisation_contract(capsys):
+    args = ("--model", "llama-3-8b", "--serving", "continuous", "--max-concurrency", "64", "--prompt-tokens", "512",
+            "--prefill-tokens", "128", "--new-tokens", "256")
+    busy = _json(capsys, *args)
+    sv = busy["serving"]
+    assert sv["mode"] == "continuous" and sv["concurrency"] == 64 and sv["prefill_tokens_per_step"] == 32
+    assert sv["inter_token_latency_ms"] == busy["decode_ms_per_token"] > 0
+    assert sv["output_tokens_per_s"] == pytest.approx(64 / sv["inter_token_latency_ms"] * 1e3)
+    e = sv["energy_j_per_output_token"]
+    assert e["service"] == pytest.approx(e["busy"]) and e["busy"] > e["accelerator"] > 0
+    assert sv["energy_wh_per_request"]["busy"] == pytest.approx(e["busy"] * 256 / 3600)
+    names = {a["name"] for a in busy["assumptions"]}
+    assert {"serving_scheduler_overhead_ms", "serving_overhead_ms_per_request", "compute_power_fraction",
+            "memory_power_fraction", "gap_power_fraction"} <= names
+    part = _json(capsys, *args, "--utilisation", "0.25")
+    assert part["serving"]["energy_j_per_output_token"]["busy"] == pytest.approx(e["busy"])
+    assert part["serving"]["energy_j_per_output_token"]["service"] > 2 * e["busy"]
+    light = _json(capsys, *args, "--arrival-rate", "2")
+    assert light["serving"]["concurrency"] < 64 and light["serving"]["arrival_rate_per_s"] == 2
+
+
+def test_human_output_names_the_serving_mode(capsys):
+    assert main(["estimate", "inference", "--model", "llama-3-8b", "--serving", "continuous", "--max-concurrency", "32",
+                 "--utilisation", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "continuous serving (utilisation 0.5)" in out and "energy_j_per_output_token_service" in out

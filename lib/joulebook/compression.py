@@ -452,7 +452,10 @@ def runtime_comparison(batches, **scenario) -> pd.DataFrame:
     res = _run([dict(sc, runtime=rt, batch=b) for rt, b in grid])
     res["runtime"] = [rt for rt, _ in grid]
     res["batch"] = [b for _, b in grid]
-    res["overhead_share"] = res["overhead_ms_per_step"] / res["decode_ms_per_token"]
+    # share of a step spent in host launch overhead: graph-captured runs have none (their fixed per-layer
+    # time, compiled_overhead_ms_per_layer, is kernel time on the GPU)
+    res["overhead_share"] = np.where(res["runtime"] == "eager", res["overhead_ms_per_step"] / res["decode_ms_per_token"],
+                                     0.0)
     out = res[["runtime", "batch", "decode_ms_per_token", "tokens_per_s", "latency_ms_per_1k_tokens",
                "energy_j_per_1k_tokens", "overhead_ms_per_step", "overhead_share", "power_w_decode"]].reset_index(drop=True)
     comp = out[out["runtime"] == "compiled"].set_index("batch")

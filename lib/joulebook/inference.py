@@ -1,6 +1,8 @@
 """Inference latency, memory, power, energy, money and carbon from a roofline.
 
-For a batch of ``b`` sequences with ``s`` prompt tokens generating ``g`` tokens each,
+Two serving modes (column / keyword ``serving``):
+
+**static** (default): a batch of ``b`` sequences with ``s`` prompt tokens generating ``g`` tokens each,
 on ``n`` accelerators in tensor parallel::
 
     weight bytes     = N_read x bytes(weight precision)          (+ int4 group scales; 2:4 / sparse formats)
@@ -11,10 +13,42 @@ on ``n`` accelerators in tensor parallel::
              memory  = [weight bytes / dequant + b c KV per token] / (n x bandwidth x memory efficiency)
     step     = max(compute, memory) + L x runtime overhead per layer + 2 L all-reduces (n > 1)
     TTFT     = prefill;  request = prefill + (g - 1) x decode step
-    power    = idle + (cap - idle) x load;  load = busy_power_fraction when compute-bound,
-               memory_bound_load_fraction when memory-bound (interpolated by compute utilisation),
-               overhead_load_fraction during launch gaps and communication
-    energy   = n x sum(power x time) [+ node power] x PUE;  per 1,000 generated tokens = / (b g) x 1000
+
+**continuous** (a serving engine such as vLLM): ``B`` requests run at once, ``B`` = the
+concurrency cap (``max_concurrency``), limited by the KV cache that fits in memory
+(``B <= KV capacity / (s + g/2)``) and, with an ``arrival_rate_per_s`` λ, by Little's law
+``B = λ x g x step(B)`` (solved by bisection). Each step decodes one token for each of the
+``B`` requests and mixes in chunked prefill of arriving requests, ``P_f = B x p / g`` tokens
+(``p`` = ``prefill_tokens``: new prompt tokens a request brings, ``s`` without prefix caching)::
+
+    linear   = 2 N_act (B + P_f) / rate + weight bytes / bandwidth                 (GEMMs over all tokens)
+    attention= max(4 L (H hd) [c B + (s - p/2) P_f] / rate,  (B c + P_f) KV per token / bandwidth)
+    step     = linear + attention + L x runtime overhead + all-reduces + serving_scheduler_overhead_ms
+               + B x serving_overhead_ms_per_request       (sampling etc.: memory-bound work on one accelerator)
+    inter-token latency = step;  output tokens/s = B / step;  TTFT = step x ceil(p / (budget - B))
+
+The GEMMs of a mixed step run between the two roofs (a few hundred tokens), so their time is
+compute + memory, not the max: ML.ENERGY's 8B inter-token latency rises linearly with the batch
+from batch 8 on. Where it does not fit, ``B`` shrinks to what the KV cache holds (as vLLM does).
+
+**Power** (both modes; :mod:`joulebook.hardware`): per phase the achieved shares of the
+peak FLOP/s (``u_c``) and of the HBM bandwidth (``u_m``) and the share of host-side gaps
+(eager launch gaps, scheduler time, all-reduce waits) set
+``P = min(cap, idle + (cap - idle)(k_c u_c + k_m u_m + k_g f_gap))`` with coefficients fitted
+on our H100 probe and ML.ENERGY's H100 measurements (``data/power_model.csv``).
+``energy = n x sum(power x time) [+ node power] x PUE``; per 1,000 generated tokens = / tokens x 1000.
+**Deployed service**: with ``utilisation`` U (share of wall time the engine is busy), the idle
+rest draws idle (+ node) power: per output token add ``n (idle + node) PUE x (1 - U)/U x time per token``.
+
+**Fitting cases** (``tests/test_power_fit.py``): ML.ENERGY v3 publishes no prompt lengths for its
+multi-turn lm-arena chats (prefix caching on). We assume a context of ``mlenergy_context_tokens``
+per request (the context at which the modelled KV cache holds the measured running batch of the
+two KV-limited rows) of which ``mlenergy_prefill_tokens`` are new prefill (the rest is cached),
+both named rows of ``data/inference_runtime.csv`` with ranges, fitted by ``scripts/fit_power.py``.
+
+Memory bandwidth efficiency is per accelerator where ``data/achievable_rates.csv`` has a
+measured row (H100: our weight-streaming probe), else the global row of
+``data/inference_runtime.csv``; compute efficiency follows :func:`compute_efficiency`.
 
 ``N_read`` is what one step reads: all non-embedding weights of a dense model; for
 a mixture of experts the shared weights plus the experts the batch touches,
@@ -55,11 +89,14 @@ RUNTIME_PARAMETERS = {
     "dequant_bandwidth_factor_int8": +1, "dequant_bandwidth_factor_int4": +1, "weight_only_compute_factor": +1,
     "int4_scale_bytes_per_weight": -1, "sparse24_compute_speedup": +1, "sparse24_metadata_bytes_per_weight": -1,
     "unstructured_sparse_index_bytes_per_weight": -1, "unstructured_sparse_compute_speedup": +1,
-    "memory_bound_load_fraction": -1, "overhead_load_fraction": -1, "tp_allreduce_latency_ms": -1,
-    "tp_link_bandwidth_gb_per_s": +1, "usable_memory_fraction": +1,
+    "tp_allreduce_latency_ms": -1, "tp_link_bandwidth_gb_per_s": +1, "usable_memory_fraction": +1,
+    "serving_scheduler_overhead_ms": -1, "serving_overhead_ms_per_request": -1, "serving_max_batched_tokens": +1,
 }
+POWER_OVERRIDES = ("compute_power_fraction", "memory_power_fraction", "gap_power_fraction")
+SERVING_MODES = ("static", "continuous")
+SERVING_INPUTS = ("max_concurrency", "arrival_rate_per_s", "prefill_tokens", "utilisation")
 OVERRIDES = ("compute_efficiency", "overhead_ms_per_layer", "power_w", "node_power_w", "pue", "intensity_g_per_kwh",
-             "price_usd_per_kwh", "cloud_price_usd_per_gpu_hour", "busy_power_fraction")
+             "price_usd_per_kwh", "cloud_price_usd_per_gpu_hour") + POWER_OVERRIDES
 
 OUTPUT_KEYS = (
     "prefill_ms", "decode_ms_per_token", "ttft_ms", "request_ms", "tokens_per_s", "decode_tokens_per_s",
@@ -70,6 +107,10 @@ OUTPUT_KEYS = (
     "electricity_cost_usd_per_1k_tokens", "rental_cost_usd_per_1k_tokens", "cost_usd_per_1k_tokens",
     "emissions_g_per_1k_tokens", "weights_gb", "kv_cache_gb", "activations_gb", "memory_gb",
     "memory_gb_per_accelerator", "usable_memory_gb_per_accelerator", "shortfall_gb",
+    "concurrency", "prefill_tokens_per_step", "inter_token_latency_ms", "output_tokens_per_s",
+    "compute_utilisation", "memory_utilisation", "gap_share",
+    "energy_j_per_output_token_accelerator", "energy_j_per_output_token", "energy_j_per_output_token_service",
+    "energy_wh_per_request", "energy_wh_per_request_service",
 )
 RANGE_KEYS = OUTPUT_KEYS  # every numeric output has _low/_high columns
 UNITS = {
@@ -89,9 +130,20 @@ UNITS = {
     "weights_gb": "GB (all accelerators)", "kv_cache_gb": "GB (all accelerators)",
     "activations_gb": "GB (all accelerators)", "memory_gb": "GB (all accelerators)",
     "memory_gb_per_accelerator": "GB", "usable_memory_gb_per_accelerator": "GB", "shortfall_gb": "GB per accelerator",
+    "concurrency": "requests running at once (static: the batch)",
+    "prefill_tokens_per_step": "prompt tokens prefilled per decode step (continuous: chunked prefill)",
+    "inter_token_latency_ms": "ms between two tokens of one request (one decode step)",
+    "output_tokens_per_s": "generated tokens/s of the engine while busy",
+    "compute_utilisation": "achieved / peak FLOP/s in a decode step", "memory_utilisation":
+        "achieved / peak HBM bandwidth in a decode step", "gap_share": "share of a decode step in host-side gaps",
+    "energy_j_per_output_token_accelerator": "J per generated token, accelerators only, busy engine",
+    "energy_j_per_output_token": "J per generated token, facility, busy engine",
+    "energy_j_per_output_token_service": "J per generated token, facility, deployed service (idle share included)",
+    "energy_wh_per_request": "Wh per request, facility, busy engine",
+    "energy_wh_per_request_service": "Wh per request, facility, deployed service",
 }
 _NUMERIC_INPUTS = ("params", "active_params", "layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate",
-                   "vocab", "experts", "experts_active", "count", "batch", "prompt_tokens", "new_tokens")
+                   "vocab", "experts", "experts_active", "count", "batch", "prompt_tokens", "new_tokens") + SERVING_INPUTS
 
 
 # --------------------------------------------------------------------------- lookups
@@ -127,6 +179,40 @@ def compute_efficiency(accelerator, precision: str) -> tuple[float, float, float
     r = df[(df["accelerator_id"] == "*") & (df["workload"] == "train")].iloc[0]
     return (float(r["efficiency_low"]), float(r["efficiency"]), float(r["efficiency_high"]), r["source_id"],
             f"no matmul measurement for {acc.accelerator_id} {p}: fleet training MFU used as a conservative fallback")
+
+
+def memory_efficiency(accelerator) -> tuple[float, float, float, str, str]:
+    """(low, central, high, source_id, note): achieved / datasheet HBM bandwidth of a decode step's weight stream.
+
+    A measured row of ``data/achievable_rates.csv`` for this accelerator
+    (rate ``hbm_decode_stream_efficiency``) if there is one; otherwise the
+    global ``memory_bandwidth_efficiency`` row of ``data/inference_runtime.csv``
+    (gpt-fast on A100), labelled as the fallback.
+    """
+    acc = data.accelerator(accelerator)
+    row = achievable_rate(acc, "hbm_decode_stream_efficiency")
+    if row is not None:
+        return row
+    lo, mid, hi, _, src, _ = runtime_parameter("memory_bandwidth_efficiency")
+    return lo, mid, hi, src, f"no measured row for {acc.accelerator_id}: global memory_bandwidth_efficiency"
+
+
+def achievable_rate(accelerator, rate: str) -> tuple[float, float, float, str, str] | None:
+    """(low, central, high, source_id, note) of a ``data/achievable_rates.csv`` row, or None when the
+    accelerator has none (callers then use the global row of ``inference_runtime.csv``)."""
+    return _achievable_rate(data.accelerator(accelerator).accelerator_id, rate)
+
+
+@data.cached
+def _achievable_rate(accelerator_id: str, rate: str) -> tuple[float, float, float, str, str] | None:
+    acc = data.accelerator(accelerator_id)
+    df = data.table("achievable_rates")
+    hit = df[(df["accelerator_id"] == acc.accelerator_id) & (df["rate"] == rate)]
+    if hit.empty:
+        return None
+    r = hit.iloc[0]
+    return (float(r["value_low"]), float(r["value"]), float(r["value_high"]), str(r["source_id"]),
+            f"achievable_rates.csv row for {acc.accelerator_id}")
 
 
 def achieved_tflops(accelerator, precision: str) -> float:
@@ -269,8 +355,11 @@ def _resolve_acc(acc_id: str, prec: str) -> dict[str, Any]:
         node = tuple(hardware.node_power_w(acc, w) for w in ("low", "central", "high"))
     cp = costs.cloud_price(acc)
     cloud = cp.as_tuple() if cp else (float("nan"),) * 3
+    pw = [tuple(hardware.power_model_row(t, acc.accelerator_id)[:3]) for t in POWER_OVERRIDES]
     return {"peak": peak, "eff": (lo, mid, hi), "bw": acc.memory_bandwidth_tb_per_s, "mem": acc.memory_gb,
-            "tdp": acc.tdp_w, "idle": idle, "node": node, "cloud": cloud}
+            "tdp": acc.tdp_w, "idle": idle, "node": node, "cloud": cloud, "bw_eff": memory_efficiency(acc)[:3],
+            "pc": pw[0], "pm": pw[1], "pg": pw[2],
+            "ar": (achievable_rate(acc, "tp_allreduce_latency_ms") or (float("nan"),) * 3)[:3]}
 
 
 def _resolve_region(name: str) -> dict[str, Any]:
@@ -303,19 +392,30 @@ def _comm_ms(tokens, d, act_bytes, count, layers, latency_ms, link_b_per_s) -> n
     return np.where(count > 1, 2.0 * layers * per, 0.0)
 
 
-def _load(tc, tm, total, busy_load_max, mem_load, gap_load) -> np.ndarray:
-    """Share of the idle-to-cap power range over a step.
-
-    While busy (max of compute and memory time) the load runs from
-    ``mem_load`` (tensor cores idle, HBM saturated) to ``busy_load_max``
-    (compute-bound), linear in compute utilisation tc / busy; launch gaps and
-    communication draw ``gap_load``.
-    """
-    busy = np.maximum(tc, tm)
+def _shares(flops, nbytes, gap_ms, t_ms, peak_flops, peak_bytes):
+    """(u_c, u_m, f_gap) of a phase: achieved / peak FLOP/s and bytes/s, and the share of time in host gaps."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.where(busy > 0, tc / busy, 0.0)
-        busy_load = mem_load + (busy_load_max - mem_load) * u
-        return np.clip((busy * busy_load + (total - busy) * gap_load) / total, 0.0, 1.0)
+        t_s = t_ms / 1e3
+        return (np.clip(flops / (t_s * peak_flops), 0.0, 1.0), np.clip(nbytes / (t_s * peak_bytes), 0.0, 1.0),
+                np.clip(gap_ms / t_ms, 0.0, 1.0))
+
+
+def _serve_step(B: np.ndarray, q: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """One continuous-batching step with ``B`` running requests (see the module docstring).
+
+    Returns (step ms, prefill tokens per step, FLOPs, HBM bytes, compute ms, memory ms, all-reduce ms).
+    """
+    pf = B * q["p_new"] / q["g_new"]
+    tok = B + pf
+    lin_f = (2.0 * (q["act_compute"] - q["lm"]) * tok / q["sp"] + 2.0 * q["lm"] * B) / q["wo_f"]
+    att_f = 4.0 * q["L"] * q["attn_dim"] * (q["c_ctx"] * B + q["c_pre"] * pf)
+    tc_lin, tc_att = lin_f / q["rate"] * 1e3, att_f / q["rate"] * 1e3
+    w_read = (q["linear_shared"] + q["per_expert"] * _touched(q["E"], q["k"], tok)) * q["wbl"] + q["lm"] * q["wb"]
+    kv_b = (B * q["c_ctx"] + pf) * q["kv_per_token"] * q["kv_rep"]
+    tm_lin, tm_att = w_read / (q["bw_eff"] * q["deq"]) * 1e3, kv_b / q["bw_eff"] * 1e3
+    comm = _comm_ms(tok, q["d"], q["allreduce_bytes"], q["count"], q["L"], q["lat"], q["link"])
+    t = tc_lin + tm_lin + np.maximum(tc_att, tm_att) + q["fixed_ms"] + q["per_request_ms"] * B + comm
+    return t, pf, lin_f + att_f, w_read / q["deq"] + kv_b, tc_lin + tc_att, tm_lin + tm_att, comm
 
 
 def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -327,10 +427,15 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     ``accelerator`` (h100-sxm); ``count`` (1); ``precision`` (bf16) and optionally
     ``weight_precision``, ``activation_precision``, ``kv_precision``, ``weight_only``;
     ``batch`` (1); ``prompt_tokens`` (128); ``new_tokens`` (128); ``runtime``
-    (compiled); ``region``; overrides: any ``data/inference_runtime.csv`` parameter
-    name, ``compute_efficiency``, ``overhead_ms_per_layer``, ``busy_power_fraction``,
-    ``power_w`` (mean accelerator power: skips the power model), ``node_power_w``,
-    ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``, ``cloud_price_usd_per_gpu_hour``.
+    (compiled); ``region``; serving: ``serving`` (static | continuous), ``max_concurrency``
+    (continuous: default ``batch``), ``arrival_rate_per_s`` (continuous; none = saturated),
+    ``prefill_tokens`` (continuous: new prompt tokens per request, default ``prompt_tokens``),
+    ``utilisation`` (share of time busy, default 1; the ``*_service`` outputs); overrides: any
+    ``data/inference_runtime.csv`` parameter name, ``compute_efficiency``,
+    ``overhead_ms_per_layer``, ``compute_power_fraction``, ``memory_power_fraction``,
+    ``gap_power_fraction`` (power-model coefficients), ``power_w`` (mean accelerator power: skips
+    the power model), ``node_power_w``, ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``,
+    ``cloud_price_usd_per_gpu_hour``.
 
     Output: the input columns plus the resolved description (``model_id``,
     ``params_total``, ..., ``compute_precision``), ``bound_prefill``,
@@ -357,13 +462,31 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     _whole("batch", batch)
     _whole("prompt_tokens", s)
     _whole("new_tokens", g_new)
-    for nm in ("compute_efficiency", "memory_bandwidth_efficiency", "busy_power_fraction", "usable_memory_fraction",
-               "memory_bound_load_fraction", "overhead_load_fraction", "weight_only_compute_factor",
-               "dequant_bandwidth_factor_int8", "dequant_bandwidth_factor_int4"):
+    for nm in ("compute_efficiency", "memory_bandwidth_efficiency", "usable_memory_fraction", "weight_only_compute_factor",
+               "dequant_bandwidth_factor_int8", "dequant_bandwidth_factor_int4", "utilisation"):
         if nm in df.columns:
             a = _col(df, nm, n)
-            if (~np.isnan(a) & ((a > 1) | (a <= 0) & (nm not in ("memory_bound_load_fraction", "overhead_load_fraction")))).any():
+            if (~np.isnan(a) & ((a > 1) | (a <= 0))).any():
                 raise InputError(nm, "must be a fraction in (0, 1]")
+    serving = pd.Series(_text(df, "serving", n, "static")).str.lower()
+    bad = ~serving.isin(SERVING_MODES)
+    if bad.any():
+        raise InputError("serving", f"unknown serving mode {serving[bad].iloc[0]!r} (one of {', '.join(SERVING_MODES)})")
+    cont = (serving == "continuous").to_numpy()
+    max_conc = _col(df, "max_concurrency", n)
+    max_conc = np.where(np.isnan(max_conc), batch, max_conc)
+    _whole("max_concurrency", max_conc)
+    lam = _col(df, "arrival_rate_per_s", n)
+    if (~np.isnan(lam) & (lam <= 0)).any():
+        raise InputError("arrival_rate_per_s", "must be > 0 requests per second (leave it out for a saturated engine)")
+    p_new = _col(df, "prefill_tokens", n)
+    p_new = np.where(np.isnan(p_new), s, p_new)
+    _whole("prefill_tokens", p_new, minimum=0.0)
+    if (p_new > s).any():
+        i = int(np.flatnonzero(p_new > s)[0])
+        raise InputError("prefill_tokens", f"new prefill tokens per request ({p_new[i]:g}) cannot exceed the prompt "
+                                           f"tokens ({s[i]:g}) (row {i})")
+    util = _col(df, "utilisation", n, 1.0)
     pue_in = _col(df, "pue", n)
     if (~np.isnan(pue_in) & ((pue_in < 1) | (pue_in > 3))).any():
         raise InputError("pue", "must be between 1 and 3")
@@ -383,10 +506,13 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     pair = pd.Series(acc_ids.astype(str)) + "|" + pd.Series(d_["compute_precision"].astype(str))
     codes, uniq = pd.factorize(pair)
     res = [_resolve_acc(*u.split("|", 1)) for u in uniq]
-    A = np.array([[r["peak"], *r["eff"], r["bw"], r["mem"], r["tdp"], r["idle"], *r["node"], *r["cloud"]]
-                  for r in res], dtype=float)[codes]
+    A = np.array([[r["peak"], *r["eff"], r["bw"], r["mem"], r["tdp"], r["idle"], *r["node"], *r["cloud"], *r["bw_eff"],
+                   *r["pc"], *r["pm"], *r["pg"], *r["ar"]] for r in res], dtype=float)[codes]
     peak, eff_rows, bw, mem_gb, tdp, idle = A[:, 0], (A[:, 1], A[:, 2], A[:, 3]), A[:, 4], A[:, 5], A[:, 6], A[:, 7]
     node_rows, cloud_rows = (A[:, 8], A[:, 9], A[:, 10]), (A[:, 11], A[:, 12], A[:, 13])
+    bw_eff_rows = (A[:, 14], A[:, 15], A[:, 16])
+    pc_rows, pm_rows, pg_rows = (A[:, 17], A[:, 18], A[:, 19]), (A[:, 20], A[:, 21], A[:, 22]), (A[:, 23], A[:, 24], A[:, 25])
+    ar_rows = (A[:, 26], A[:, 27], A[:, 28])
     if np.isnan(bw).any():
         i = int(np.flatnonzero(np.isnan(bw))[0])
         raise InputError("accelerator", f"{acc_ids[i]} has no memory bandwidth in the data set: cannot run the roofline")
@@ -412,7 +538,6 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     price = np.where(np.isnan(_col(df, "price_usd_per_kwh", n)), G[:, 1], _col(df, "price_usd_per_kwh", n))
 
     rp = {name: runtime_parameter(name)[:3] for name in RUNTIME_PARAMETERS}
-    busy_rows = tuple(hardware.busy_power_fraction(w) for w in ("low", "central", "high"))
 
     def param(name: str, case: str) -> np.ndarray:
         v = np.full(n, _pick(rp[name], RUNTIME_PARAMETERS[name], case))
@@ -468,14 +593,17 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
         eff_c = given("compute_efficiency", _pick(eff_rows, +1, case))
         wo_f = np.where(d_["weight_only"], param("weight_only_compute_factor", case), 1.0)
         rate = peak * 1e12 * eff_c * count  # FLOP/s across the group
-        mem_eff = param("memory_bandwidth_efficiency", case)
+        mem_eff = given("memory_bandwidth_efficiency", _pick(bw_eff_rows, +1, case))
         bw_eff = bw * 1e12 * mem_eff * count  # B/s across the group
         deq = np.where(is_int8_wo, param("dequant_bandwidth_factor_int8", case),
                        np.where(is_int4_wo, param("dequant_bandwidth_factor_int4", case), 1.0))
         ovh_layer = np.where(eager, param("eager_overhead_ms_per_layer", case), param("compiled_overhead_ms_per_layer", case))
         ovh_layer = given("overhead_ms_per_layer", ovh_layer)
         ovh = L * ovh_layer  # ms per step
+        lat_acc = _pick(ar_rows, -1, case)
         lat = param("tp_allreduce_latency_ms", case)
+        if "tp_allreduce_latency_ms" not in df.columns:  # a measured per-accelerator row wins over the global one
+            lat = np.where(np.isnan(lat_acc), lat, lat_acc)
         link = param("tp_link_bandwidth_gb_per_s", case) * 1e9
 
         # prefill
@@ -497,50 +625,123 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
         comm_d = _comm_ms(dec_tokens, d, allreduce_bytes, count, L, lat, link)
         t_d = np.maximum(tc_d, tm_d) + ovh + comm_d
         request_ms = t_p + (g_new - 1.0) * t_d
+        conc = batch.copy()
+        pf_step = np.zeros(n)
+        itl = t_d
 
-        # power
-        busy_hi = given("busy_power_fraction", np.full(n, _pick(busy_rows, -1, case)))
-        mem_load = param("memory_bound_load_fraction", case)
-        gap_load = param("overhead_load_fraction", case)
+        # power: achieved shares of peak FLOP/s and bandwidth per phase, host gaps (eager launches, all-reduce waits)
+        kc = given("compute_power_fraction", _pick(pc_rows, -1, case))
+        km = given("memory_power_fraction", _pick(pm_rows, -1, case))
+        kg = given("gap_power_fraction", _pick(pg_rows, -1, case))
+        peak_f = peak * 1e12 * count
+        peak_b = bw * 1e12 * count
+        gap_ovh = np.where(eager, ovh, 0.0)
+        bytes_p = w_read_p / deq + pre_tokens * kv_per_token * kv_rep
+        bytes_d = w_read_d / deq + dec_tokens * c_dec * kv_per_token * kv_rep
+        flops_p = (lin_p / sp + lm_p) / wo_f + att_p
+        flops_d = (lin_d / sp + lm_d) / wo_f + att_d
+        uc_p, um_p, fg_p = _shares(flops_p, bytes_p, gap_ovh + comm_p, t_p, peak_f, peak_b)
+        uc_d, um_d, fg_d = _shares(flops_d, bytes_d, gap_ovh + comm_d, t_d, peak_f, peak_b)
 
-        ld_p = _load(tc_p, tm_p, t_p, busy_hi, mem_load, gap_load)
-        ld_d = _load(tc_d, tm_d, t_d, busy_hi, mem_load, gap_load)
-        p_p = hardware.load_power_w(idle, tdp, ld_p)
-        p_d = hardware.load_power_w(idle, tdp, ld_d)
+        if cont.any():
+            sched = param("serving_scheduler_overhead_ms", case)
+            per_req = param("serving_overhead_ms_per_request", case)
+            budget = param("serving_max_batched_tokens", case)
+            c_ctx = s + g_new / 2.0
+            c_pre = np.maximum(s - p_new / 2.0, 0.0)
+            emb_tables = V * d * np.where(tied, 1.0, 2.0)
+            w_gb = (np.maximum(N_tot - emb_tables, 0.0) * wbl + emb_tables * wb) / 1e9
+            kv_cap = np.maximum(mem_gb * count * param("usable_memory_fraction", case) - w_gb, 0.0) * 1e9 / \
+                (kv_per_token * kv_rep)
+            b_max = np.maximum(np.minimum(max_conc, np.floor(kv_cap / c_ctx)), 1.0)
+
+            q = dict(p_new=p_new, g_new=g_new, act_compute=act_compute, lm=lm, sp=sp, wo_f=wo_f, L=L, attn_dim=attn_dim,
+                     c_ctx=c_ctx, c_pre=c_pre, rate=rate, linear_shared=linear_shared, per_expert=per_expert, E=E, k=k,
+                     wbl=wbl, wb=wb, kv_per_token=kv_per_token, kv_rep=kv_rep, bw_eff=bw_eff, deq=deq, d=d,
+                     allreduce_bytes=allreduce_bytes, count=count, lat=lat, link=link, fixed_ms=ovh + sched,
+                     per_request_ms=per_req)
+
+            B = b_max
+            has_lam = ~np.isnan(lam)
+            sub = np.flatnonzero(has_lam & cont)
+            if sub.size:  # Little's law: B = lambda g step(B), bisection on [0, b_max] for the rows with a rate
+                qs = {key: (v[sub] if np.ndim(v) else v) for key, v in q.items()}
+                lo_b, hi_b = np.zeros(sub.size), b_max[sub].copy()
+                lam_g = lam[sub] * g_new[sub] / 1e3
+                for _ in range(32):
+                    mid_b = 0.5 * (lo_b + hi_b)
+                    over = lam_g * _serve_step(np.maximum(mid_b, 1e-9), qs)[0] > mid_b
+                    lo_b, hi_b = np.where(over, mid_b, lo_b), np.where(over, hi_b, mid_b)
+                B = b_max.copy()
+                B[sub] = np.maximum(hi_b, 1e-6)
+            t_s, pf_s, fl_s, by_s, tc_s, tm_s, comm_s = _serve_step(B, q)
+            ttft_s = t_s * np.ceil(np.maximum(p_new, 1.0) / np.maximum(budget - B, 1.0))
+            req_s = ttft_s + (g_new - 1.0) * t_s
+            # per-request work (sampling over the vocabulary) runs on one accelerator of the group as a memory-bound
+            # kernel: it adds HBM traffic at the stream efficiency on that one accelerator
+            samp_b = per_req * B / 1e3 * bw * 1e12 * mem_eff
+            uc_s, um_s, fg_s = _shares(fl_s, by_s + samp_b, gap_ovh + comm_s + sched, t_s, peak_f, peak_b)
+            sel = cont
+            t_p, t_d, request_ms = np.where(sel, ttft_s, t_p), np.where(sel, t_s, t_d), np.where(sel, req_s, request_ms)
+            tc_p, tm_p = np.where(sel, tc_s, tc_p), np.where(sel, tm_s, tm_p)
+            tc_d, tm_d = np.where(sel, tc_s, tc_d), np.where(sel, tm_s, tm_d)
+            comm_d = np.where(sel, comm_s, comm_d)
+            uc_p, um_p, fg_p = (np.where(sel, x, y) for x, y in ((uc_s, uc_p), (um_s, um_p), (fg_s, fg_p)))
+            uc_d, um_d, fg_d = (np.where(sel, x, y) for x, y in ((uc_s, uc_d), (um_s, um_d), (fg_s, fg_d)))
+            conc = np.where(sel, B, conc)
+            pf_step = np.where(sel, pf_s, pf_step)
+            itl = t_d
+
+        p_p = hardware.activity_power_w(idle, tdp, uc_p, um_p, fg_p, compute_power_fraction=kc,
+                                        memory_power_fraction=km, gap_power_fraction=kg)
+        p_d = hardware.activity_power_w(idle, tdp, uc_d, um_d, fg_d, compute_power_fraction=kc,
+                                        memory_power_fraction=km, gap_power_fraction=kg)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ld_p = (p_p - idle) / (tdp - idle)
+            ld_d = (p_d - idle) / (tdp - idle)
         pw_in = _col(df, "power_w", n)
         p_p = np.where(np.isnan(pw_in), p_p, pw_in)
         p_d = np.where(np.isnan(pw_in), p_d, pw_in)
-        acc_j = count * (p_p * t_p + p_d * t_d * (g_new - 1.0)) / 1e3
         node_w = given("node_power_w", _pick(node_rows, -1, case))
-        it_j = acc_j + count * node_w * request_ms / 1e3
         pue = given("pue", _pick((G[:, 2], G[:, 3], G[:, 4]), -1, case))
+        # static: one batch of b requests; continuous: one request's share of the steps it is part of
+        steps_d = g_new - 1.0
+        acc_j = np.where(cont, count * p_d * t_d * g_new / conc / 1e3,
+                         count * (p_p * t_p + p_d * t_d * steps_d) / 1e3)
+        busy_ms = np.where(cont, t_d * g_new / conc, request_ms)  # engine time per request (continuous) / batch
+        it_j = acc_j + count * node_w * busy_ms / 1e3
         fac_j = it_j * pue
-        tokens_out = batch * g_new
+        tokens_out = np.where(cont, g_new, batch * g_new)
         per_k = 1000.0 / tokens_out
         fac_kwh_k = fac_j * per_k / 3.6e6
         cloud = given("cloud_price_usd_per_gpu_hour", _pick(cloud_rows, -1, case))
-        rental = count * (request_ms / 3.6e6) * cloud * per_k
+        rental = count * (busy_ms / 3.6e6) * cloud * per_k
         elec = fac_kwh_k * price
         cost = np.where(np.isnan(rental), elec, rental + np.nan_to_num(elec))
+        idle_j = count * (idle + node_w) * pue * busy_ms / 1e3 * (1.0 - util) / util
+        svc_j = fac_j + idle_j
 
         # memory
         emb_tables = V * d * np.where(tied, 1.0, 2.0)
         linear_all = np.maximum(N_tot - emb_tables, 0.0)
         weights_gb = (linear_all * wbl + emb_tables * wb) / 1e9
-        kv_gb = batch * (s + g_new) * kv_per_token * kv_rep / 1e9
+        kv_gb = np.where(cont, conc * (s + g_new / 2.0), batch * (s + g_new)) * kv_per_token * kv_rep / 1e9
+        tok_act = np.where(cont, np.maximum(pf_step + conc, 1.0), pre_tokens)
+        seqs = np.where(cont, conc, batch)
         ffn_act = d_["intermediate"] * np.where(E > 1, k, 1.0)
-        act_gb_acc = (pre_tokens * (4.0 * d + 2.0 * ffn_act / count) * ab + batch * V * 4.0) / 1e9
+        act_gb_acc = (tok_act * (4.0 * d + 2.0 * ffn_act / count) * ab + seqs * V * 4.0) / 1e9
         mem_acc = (weights_gb + kv_gb) / count + act_gb_acc
         usable = mem_gb * param("usable_memory_fraction", case)
         shortfall = np.maximum(0.0, mem_acc - usable)
+        out_tps = np.where(cont, conc / (t_d / 1e3), tokens_out / (request_ms / 1e3))
 
         results[case] = {
             "prefill_ms": t_p, "decode_ms_per_token": t_d, "ttft_ms": t_p, "request_ms": request_ms,
-            "tokens_per_s": tokens_out / (request_ms / 1e3), "decode_tokens_per_s": batch / (t_d / 1e3),
+            "tokens_per_s": out_tps, "decode_tokens_per_s": np.where(cont, conc, batch) / (t_d / 1e3),
             "latency_ms_per_1k_tokens": request_ms / g_new * 1000.0,
             "prefill_compute_ms": tc_p, "prefill_memory_ms": tm_p, "decode_compute_ms": tc_d, "decode_memory_ms": tm_d,
             "overhead_ms_per_step": ovh, "communication_ms_per_decode_step": comm_d,
-            "power_w": acc_j / count / (request_ms / 1e3), "power_w_prefill": p_p, "power_w_decode": p_d,
+            "power_w": acc_j / count / (busy_ms / 1e3), "power_w_prefill": p_p, "power_w_decode": p_d,
             "load_prefill": ld_p, "load_decode": ld_d,
             "energy_j_per_1k_tokens_accelerator": acc_j * per_k, "energy_j_per_1k_tokens_it": it_j * per_k,
             "energy_j_per_1k_tokens": fac_j * per_k, "energy_j_per_token": fac_j / tokens_out,
@@ -550,6 +751,13 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
             "weights_gb": weights_gb, "kv_cache_gb": kv_gb, "activations_gb": act_gb_acc * count, "memory_gb":
                 weights_gb + kv_gb + act_gb_acc * count, "memory_gb_per_accelerator": mem_acc,
             "usable_memory_gb_per_accelerator": usable, "shortfall_gb": shortfall,
+            "concurrency": np.where(cont, conc, batch), "prefill_tokens_per_step": np.where(cont, pf_step, pre_tokens),
+            "inter_token_latency_ms": itl, "output_tokens_per_s": out_tps,
+            "compute_utilisation": uc_d, "memory_utilisation": um_d, "gap_share": fg_d,
+            "energy_j_per_output_token_accelerator": acc_j / tokens_out, "energy_j_per_output_token": fac_j / tokens_out,
+            "energy_j_per_output_token_service": svc_j / tokens_out,
+            "energy_wh_per_request": fac_j / tokens_out * g_new / 3600.0,
+            "energy_wh_per_request_service": svc_j / tokens_out * g_new / 3600.0,
         }
         if case == "central":
             bound_p = np.where(tc_p >= tm_p, "compute", "memory")
@@ -565,12 +773,17 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     cols["bound_prefill"] = bound_p
     cols["bound_decode"] = bound_d
     cols["fits_in_memory"] = fits
-    for key in OUTPUT_KEYS:
-        cols[key] = results["central"][key]
-        cols[f"{key}_low"] = np.minimum(results["low"][key], results["high"][key])
-        cols[f"{key}_high"] = np.maximum(results["low"][key], results["high"][key])
-    out = pd.concat([out.drop(columns=[c for c in cols if c in out.columns]),
-                     pd.DataFrame(cols, index=out.index)], axis=1)
+    # the numeric outputs are written into one preallocated block (no consolidation copy of ~100 columns)
+    names = [f"{key}{sfx}" for key in OUTPUT_KEYS for sfx in ("", "_low", "_high")]
+    block = np.empty((n, len(names)))
+    for j, key in enumerate(OUTPUT_KEYS):
+        lo_v, hi_v = results["low"][key], results["high"][key]
+        block[:, 3 * j] = results["central"][key]
+        np.minimum(lo_v, hi_v, out=block[:, 3 * j + 1])
+        np.maximum(lo_v, hi_v, out=block[:, 3 * j + 2])
+    nums = pd.DataFrame(block, index=out.index, columns=names, copy=False)
+    out = pd.concat([out.drop(columns=[c for c in [*cols, *names] if c in out.columns]),
+                     pd.DataFrame(cols, index=out.index), nums], axis=1)
     return out
 
 
@@ -640,6 +853,20 @@ class InferenceEstimate:
                                                          "compute_precision", "weight_only")},
             "batch": self.inputs["batch"], "prompt_tokens": self.inputs["prompt_tokens"],
             "new_tokens": self.inputs["new_tokens"], "runtime": self.inputs["runtime"],
+            "serving": {"mode": self.inputs.get("serving", "static"), "utilisation": self.inputs.get("utilisation", 1.0),
+                        "max_concurrency": self.inputs.get("max_concurrency"),
+                        "arrival_rate_per_s": self.inputs.get("arrival_rate_per_s"),
+                        "prefill_tokens": self.inputs.get("prefill_tokens"),
+                        "concurrency": c["concurrency"], "prefill_tokens_per_step": c["prefill_tokens_per_step"],
+                        "inter_token_latency_ms": c["inter_token_latency_ms"],
+                        "output_tokens_per_s": c["output_tokens_per_s"],
+                        "energy_j_per_output_token": {"accelerator": c["energy_j_per_output_token_accelerator"],
+                                                      "busy": c["energy_j_per_output_token"],
+                                                      "service": c["energy_j_per_output_token_service"]},
+                        "energy_wh_per_request": {"busy": c["energy_wh_per_request"],
+                                                  "service": c["energy_wh_per_request_service"]}},
+            "utilisation_of_peak": {"compute": c["compute_utilisation"], "memory": c["memory_utilisation"],
+                                    "gap_share": c["gap_share"]},
             "region": self.region.region_id if self.region else None,
             "prefill_ms": c["prefill_ms"], "decode_ms_per_token": c["decode_ms_per_token"], "ttft_ms": c["ttft_ms"],
             "request_ms": c["request_ms"], "tokens_per_s": c["tokens_per_s"],
@@ -690,14 +917,24 @@ def estimate_inference(
     precision: str = "bf16", weight_precision: str | None = None, activation_precision: str | None = None,
     kv_precision: str | None = None, batch: int = 1, prompt_tokens: int = 128, new_tokens: int = 128,
     runtime: str = "compiled", technique: str | list[str] | None = None, region: str | None = None,
+    serving: str = "static", max_concurrency: int | None = None, arrival_rate_per_s: float | None = None,
+    prefill_tokens: int | None = None, utilisation: float = 1.0,
     overrides: Mapping[str, float] | None = None, **more_overrides: float,
 ) -> InferenceEstimate:
     """Estimate one inference scenario (see the module docstring for the equations).
 
+    ``serving``: ``"static"`` (default: one batch of ``batch`` requests) or
+    ``"continuous"`` (a serving engine: ``max_concurrency`` requests at once,
+    default ``batch``; optional ``arrival_rate_per_s``; ``prefill_tokens`` = new
+    prompt tokens each request brings, default ``prompt_tokens``, smaller with
+    prefix caching). ``utilisation`` (0, 1]: share of wall time the engine is
+    busy; the ``*_service`` outputs add idle power for the rest.
+
     ``technique``: a string (``"fp8"``, ``"int4-weight-only+sparse-2:4"``) or a
     list of them (combined). ``overrides`` / keyword arguments: any parameter of
     ``data/inference_runtime.csv`` or ``compute_efficiency``,
-    ``overhead_ms_per_layer``, ``busy_power_fraction``, ``power_w``,
+    ``overhead_ms_per_layer``, ``compute_power_fraction``, ``memory_power_fraction``,
+    ``gap_power_fraction``, ``power_w``,
     ``node_power_w``, ``pue``, ``intensity_g_per_kwh``, ``price_usd_per_kwh``,
     ``cloud_price_usd_per_gpu_hour``.
     """
@@ -713,6 +950,19 @@ def estimate_inference(
         raise InputError("params", "give a preset model or params, not both")
     for nm, v in (("batch", batch), ("prompt_tokens", prompt_tokens), ("new_tokens", new_tokens), ("count", count)):
         number(nm, v, minimum=1.0, integer=True)
+    if serving not in SERVING_MODES:
+        raise InputError("serving", f"unknown serving mode {serving!r} (one of {', '.join(SERVING_MODES)})")
+    if max_concurrency is not None:
+        number("max_concurrency", max_concurrency, minimum=1.0, integer=True)
+    if prefill_tokens is not None:
+        number("prefill_tokens", prefill_tokens, minimum=0.0, integer=True)
+    if arrival_rate_per_s is not None:
+        number("arrival_rate_per_s", arrival_rate_per_s, minimum=0.0)
+        if arrival_rate_per_s <= 0:
+            raise InputError("arrival_rate_per_s", "must be > 0 requests per second")
+    number("utilisation", utilisation, minimum=0.0)
+    if not 0 < utilisation <= 1:
+        raise InputError("utilisation", f"must be a share of time in (0, 1], got {utilisation:g}")
     tech_text = "+".join(technique) if isinstance(technique, (list, tuple)) else (technique or "")
     techs = compression.parse_technique(tech_text)
     if model is not None:
@@ -730,8 +980,12 @@ def estimate_inference(
         "model": spec.model_id if model is not None else "", "technique": tech_text, "accelerator": acc.accelerator_id,
         "count": count, "precision": data.normalise_precision(precision), "batch": batch,
         "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "runtime": runtime,
-        "region": reg.region_id if reg else "",
+        "region": reg.region_id if reg else "", "serving": serving, "utilisation": utilisation,
     }
+    for k, v in (("max_concurrency", max_concurrency), ("arrival_rate_per_s", arrival_rate_per_s),
+                 ("prefill_tokens", prefill_tokens)):
+        if v is not None:
+            row[k] = v
     if model is None:
         row.update(params=spec.params_total, active_params=spec.params_active, layers=spec.layers, hidden=spec.hidden,
                    heads=spec.heads, kv_heads=spec.kv_heads, head_dim=spec.head_dim, intermediate=spec.intermediate,
@@ -769,7 +1023,7 @@ def estimate_inference(
     acc_rows = compression.accuracy(spec.model_id, tech_text) if model is not None else []
     inputs = {k: v for k, v in row.items()}
     inputs["model"] = model
-    a, src = _assumptions(acc, r0, reg, ov, shape_a, runtime, techs)
+    a, src = _assumptions(acc, r0, reg, ov, shape_a, runtime, techs, serving)
     src = [spec.source_id] + src if spec.source_id and spec.source_id != "user" else src
     src += [x["source_id"] for x in acc_rows]
     return InferenceEstimate(central=central, low=low, high=high,
@@ -779,7 +1033,8 @@ def estimate_inference(
                              source_ids=[s for s in dict.fromkeys(src) if s])
 
 
-def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, runtime: str, techs):
+def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, runtime: str, techs,
+                 serving: str = "static"):
     a = Assumptions()
     src: list[str] = [acc.source_id]
     for x in shape_a.values():
@@ -795,8 +1050,17 @@ def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, ru
         lo, mid, hi, esrc, note = compute_efficiency(acc, cp)
         a.add("compute_efficiency", mid, "fraction of peak", esrc, f"{note}; range {lo:.3g}-{hi:.3g}")
         src.append(esrc)
-    used = ["memory_bandwidth_efficiency", "memory_bound_load_fraction", "overhead_load_fraction",
-            "usable_memory_fraction"]
+    used = ["usable_memory_fraction"]
+    if "memory_bandwidth_efficiency" in ov:
+        a.add("memory_bandwidth_efficiency", ov["memory_bandwidth_efficiency"], "fraction of peak memory bandwidth",
+              "user", "given", True)
+    else:
+        lo, mid, hi, msrc, mnote = memory_efficiency(acc)
+        a.add("memory_bandwidth_efficiency", mid, "fraction of peak memory bandwidth", msrc,
+              f"{mnote}; range {lo:.3g}-{hi:.3g}")
+        src.append(msrc)
+    if serving == "continuous":
+        used += ["serving_scheduler_overhead_ms", "serving_overhead_ms_per_request", "serving_max_batched_tokens"]
     used.append("eager_overhead_ms_per_layer" if runtime == "eager" else "compiled_overhead_ms_per_layer")
     wp = str(r0["weight_precision"])
     weight_only = bool(r0["weight_only"])
@@ -809,7 +1073,13 @@ def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, ru
     if float(r0["prune_sparsity"]) > 0 and bool(r0["sparse_kernels"]):
         used += ["unstructured_sparse_compute_speedup", "unstructured_sparse_index_bytes_per_weight"]
     if int(r0["count"]) > 1:
-        used += ["tp_allreduce_latency_ms", "tp_link_bandwidth_gb_per_s"]
+        used += ["tp_link_bandwidth_gb_per_s"]
+        ar = achievable_rate(acc, "tp_allreduce_latency_ms")
+        if ar is not None and "tp_allreduce_latency_ms" not in ov:
+            a.add("tp_allreduce_latency_ms", ar[1], "ms per all-reduce", ar[3], f"{ar[4]}; range {ar[0]:.3g}-{ar[2]:.3g}")
+            src.append(ar[3])
+        else:
+            used.append("tp_allreduce_latency_ms")
     if "overhead_ms_per_layer" in ov:
         a.add("overhead_ms_per_layer", ov["overhead_ms_per_layer"], "ms per layer per forward pass", "user", "given", True)
         used = [u for u in used if not u.endswith("_overhead_ms_per_layer")]
@@ -822,14 +1092,16 @@ def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, ru
             src.append(s)
     if not math.isnan(acc.tdp_w) and "power_w" not in ov:
         idle, isrc, inote = hardware.idle_power_w(acc)
-        b = data.assumption_row("busy_power_fraction")
         a.add("power_cap_w", acc.tdp_w, "W", acc.source_id, "TDP / power cap")
         a.add("idle_power_w", idle, "W", isrc, inote)
-        if "busy_power_fraction" in ov:
-            a.add("busy_power_fraction", ov["busy_power_fraction"], b[3], "user", "given", True)
-        else:
-            a.add("busy_power_fraction", b[1], b[3], b[4], f"load of compute-bound phases; range {b[0]:g}-{b[2]:g}")
-        src += [isrc, b[4]]
+        src.append(isrc)
+        for t in POWER_OVERRIDES:
+            lo, mid, hi, psrc, basis, _ = hardware.power_model_row(t, acc.accelerator_id)
+            if t in ov:
+                a.add(t, ov[t], "fraction of (cap - idle) per unit share", "user", "given", True)
+            else:
+                a.add(t, mid, "fraction of (cap - idle) per unit share", psrc, f"{basis}; range {lo:.3g}-{hi:.3g}")
+                src.append(psrc)
     elif "power_w" in ov:
         a.add("power_w", ov["power_w"], "W mean per accelerator", "user", "skips the power model", True)
     if "node_power_w" in ov:

@@ -347,14 +347,19 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     node = [_ov(node_in, x) for x in (node_l, node_c, node_h)]
     mfu_opt = _opt(df, "mfu")
     mfu = [_ov(mfu_opt, x) for x in (mfu_h, mfu_c, mfu_l)]  # low case uses high MFU
-    busy = [hardware.busy_power_fraction(w) for w in ("low", "central", "high")]
+    # power: hardware.training_power_w (compute share = MFU) with each accelerator's fitted/transferred coefficients
+    pcoef = [_Take(np.array([[hardware.power_coefficients(r["id"], w)[t] for t in hardware.POWER_TERMS]
+                             for r in resolved], dtype=float), codes) for w in ("low", "central", "high")]
     power_opt = _opt(df, "power_w")
     power_in = _col(df, "power_w", n) if power_opt is not None else None
     missing_cap = np.isnan(tdp) if power_in is None else (np.isnan(power_in) & np.isnan(tdp))
     if missing_cap.any():
         bad = [resolved[c]["id"] for c in np.unique(codes[missing_cap])]
         raise InputError("power_w", f"no power cap in the data for {', '.join(bad)}: give the mean power (power_w)")
-    acc_power = [_ov(power_opt, hardware.load_power_w(idle, tdp, b)) for b in busy]
+    # the power range comes from the coefficients' range at the central MFU (the MFU range acts on the hours)
+    acc_power = [_ov(power_opt, hardware.training_power_w(idle, tdp, mfu[1], {t: c[:, j] for j, t in
+                                                                             enumerate(hardware.POWER_TERMS)}))
+                 for c in pcoef]
 
     # regions
     if "region" in df.columns:
@@ -621,11 +626,14 @@ def _assumptions(acc, prec, reg, inputs: Mapping[str, Any], calib, ci_window, fr
         a.add("accelerator_power_w", inputs["power_w"], "W mean per accelerator",
               calib.source if calib and inputs.get("power_w") == calib.power_w else "user", "skips the power model", True)
     else:
-        b = data.assumption_row("busy_power_fraction")
         a.add("power_cap_w", acc.tdp_w, "W", acc.source_id, "TDP / power cap")
         a.add("idle_power_w", idle, "W", isrc, inote)
-        a.add("busy_power_fraction", b[1], b[3], b[4], f"range {b[0]:g}-{b[2]:g}")
-        src += [isrc, b[4]]
+        src.append(isrc)
+        for t in ("compute_power_fraction", "memory_power_fraction", "training_memory_utilisation"):
+            lo, mid, hi, psrc, basis, _ = hardware.power_model_row(t, acc.accelerator_id)
+            a.add(t, mid, "power model (hardware.training_power_w: compute share = MFU)", psrc,
+                  f"{basis}; range {lo:.3g}-{hi:.3g}")
+            src.append(psrc)
     if inputs.get("node_power_w") is not None:
         a.add("node_power_w", inputs["node_power_w"], "W per accelerator", "user", "given", True)
     else:

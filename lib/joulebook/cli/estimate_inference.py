@@ -18,7 +18,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "inference", help="estimate serving a model (roofline)",
         description="Roofline estimate of prefill and decode time, memory, power, energy, cost and emissions per "
-                    "1,000 generated tokens, with compression techniques applied to the model description.")
+                    "1,000 generated tokens, with compression techniques applied to the model description; static "
+                    "batches or a continuous-batching serving engine, busy or deployed at a given utilisation.")
     m = p.add_argument_group("model")
     m.add_argument("--model", help="preset (llama-7b, llama-3-8b, llama-2-70b, mixtral-8x7b, ...)")
     m.add_argument("--params", type=finite_number_arg, help="instead of --model: total parameters")
@@ -47,6 +48,20 @@ def register(sub) -> None:
     w.add_argument("--batch", type=finite_number_arg, default=1, help="sequences decoded together")
     w.add_argument("--prompt-tokens", type=finite_number_arg, default=128, help="prompt tokens per sequence")
     w.add_argument("--new-tokens", type=finite_number_arg, default=128, help="generated tokens per sequence")
+    sv = p.add_argument_group("serving (continuous batching)")
+    sv.add_argument("--serving", default="static", choices=("static", "continuous"),
+                    help="static: one batch of --batch requests (default); continuous: a serving engine that keeps "
+                         "--max-concurrency requests running and mixes chunked prefill into decode steps")
+    sv.add_argument("--max-concurrency", type=finite_number_arg,
+                    help="continuous: requests running at once (default --batch); the KV cache may allow fewer")
+    sv.add_argument("--arrival-rate", type=finite_number_arg, dest="arrival_rate_per_s", metavar="PER_S",
+                    help="continuous: requests arriving per second (concurrency from Little's law); default saturated")
+    sv.add_argument("--prefill-tokens", type=finite_number_arg,
+                    help="continuous: new prompt tokens each request prefills (default --prompt-tokens; fewer with "
+                         "prefix caching of earlier turns)")
+    sv.add_argument("--utilisation", type=finite_number_arg, default=1.0,
+                    help="share of wall time the deployment is busy, in (0, 1]; the rest draws idle power "
+                         "(the *_service outputs)")
     site = p.add_argument_group("where and prices")
     site.add_argument("--region", help="region id (see `joulebook regions`); emissions are null without one")
     site.add_argument("--pue", type=finite_number_arg, help="power usage effectiveness (default: the region's operator)")
@@ -80,14 +95,21 @@ def run(args) -> int:
         kv_precision=args.kv_precision, batch=whole("batch", args.batch),
         prompt_tokens=whole("prompt_tokens", args.prompt_tokens), new_tokens=whole("new_tokens", args.new_tokens),
         runtime=args.runtime, technique="+".join(args.technique) if args.technique else None, region=args.region,
-        overrides=overrides)
+        serving=args.serving, max_concurrency=whole("max_concurrency", args.max_concurrency),
+        arrival_rate_per_s=args.arrival_rate_per_s, prefill_tokens=whole("prefill_tokens", args.prefill_tokens),
+        utilisation=args.utilisation, overrides=overrides)
     if args.json:
         print_json(est.to_dict())
         return 0
     d = est.to_dict()
     head = (f"Inference estimate: {d['model']['name']} on {est.inputs['count']} x {d['accelerator']}, "
-            f"{'+'.join(d['technique'])}, batch {est.inputs['batch']}, {est.inputs['prompt_tokens']} prompt + "
-            f"{est.inputs['new_tokens']} new tokens, {est.inputs['runtime']}"
+            f"{'+'.join(d['technique'])}, "
+            + (f"batch {est.inputs['batch']}" if est.inputs["serving"] == "static" else
+               f"up to {d['serving']['max_concurrency'] or est.inputs['batch']:g} requests at once"
+               + (f", {est.inputs['arrival_rate_per_s']:g} arriving per s" if est.inputs.get("arrival_rate_per_s") else ""))
+            + f", {est.inputs['prompt_tokens']} prompt + "
+            f"{est.inputs['new_tokens']} new tokens, {est.inputs['runtime']}, {est.inputs['serving']} serving"
+            + (f" (utilisation {est.inputs['utilisation']:g})" if est.inputs["utilisation"] != 1 else "")
             + (f", {est.region.region_id}" if est.region else "") + ": central  [low .. high]")
     rows = [(k, f"{fmt(est.central[k])}   [{fmt(est.low[k])} .. {fmt(est.high[k])}] {UNITS[k]}")
             for k in OUTPUT_KEYS if est.central[k] is not None]
