@@ -5,7 +5,8 @@ Verbs live in modules of this package named ``verb_<name>.py``; sub-commands of
 which adds its parser and sets ``func`` (taking the parsed namespace and
 returning an exit code). Discovery keeps verbs independent of each other.
 
-Exit codes: 0 ok, 1 failure, 2 bad usage or bad input (one line on stderr).
+Exit codes: 0 ok, 1 failure (a data fault: ``joulebook: data error: <file>, row <n>, column <c>: ...``),
+2 bad usage or bad input (one line on stderr). Every data table is validated before a verb runs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import importlib
 import os
 import pkgutil
 import sys
+import traceback
+from pathlib import Path
 
-from .. import __version__
+from .. import __version__, data
 from ..errors import DataValidationError, JoulebookError, UnknownNameError
 
 
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        data.validate_all()  # a fault anywhere in data/ stops every verb with one line (exit 1), before any work
         return int(args.func(args) or 0)
     except UnknownNameError as e:
         print(f"joulebook: error: {e}", file=sys.stderr)
@@ -76,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("joulebook: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: one line, exit 1; JOULEBOOK_TRACEBACK=1 shows where
+        if os.environ.get("JOULEBOOK_TRACEBACK"):
+            raise
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        print(f"joulebook: internal error: {type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno}; "
+              "set JOULEBOOK_TRACEBACK=1 for the traceback and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
