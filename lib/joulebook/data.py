@@ -260,8 +260,12 @@ def _first(mask) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def _blank(series: pd.Series) -> pd.Series:
-    return series.isna() | (series.astype(str).str.strip() == "")
+def _is_blank(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    return np.fromiter((_is_blank(v) for v in series.tolist()), dtype=bool, count=len(series))
 
 
 def _triples(columns) -> list[tuple[str, str, str]]:
@@ -283,19 +287,16 @@ def _check_keys(name: str, df: pd.DataFrame) -> None:
         i = _first(_blank(df[key[0]]))
         if i is not None:
             raise DataValidationError(_file(name, df, i), "empty key cell", row=_row(df, i), column=key[0])
-    norm = df[cols].astype(str).apply(lambda s: s.str.strip())
-    dup = norm.duplicated(keep=False).to_numpy()
-    if dup.any():
-        idx = np.flatnonzero(dup)
-        first = idx[0]
-        same = [j for j in idx if j != first and (norm.iloc[j] == norm.iloc[first]).all()]
-        second = same[0]
-        what = ", ".join(f"{c}={df[c].iloc[first]!r}" for c in cols) if key else "every column"
+    seen: dict[tuple, int] = {}
+    for second, values in enumerate(zip(*(df[c].astype(str).str.strip().tolist() for c in cols))):
+        first = seen.setdefault(values, second)
+        if first == second:
+            continue
+        what = ", ".join(f"{c}={v!r}" for c, v in zip(cols, values)) if key else "every column"
         kind = "duplicate key" if key else "exact duplicate row"
-        where_first = f"{_file(name, df, first)} row {_row(df, first)}"
         raise DataValidationError(_file(name, df, second),
-                                  f"{kind} {what}: same as {where_first} (one row per key)",
-                                  row=_row(df, second), column=cols[0] if key else None)
+                                  f"{kind} {what}: same as {_file(name, df, first)} row {_row(df, first)} "
+                                  "(one row per key)", row=_row(df, second), column=cols[0] if key else None)
 
 
 def _check_numeric(name: str, df: pd.DataFrame, required: list[str], numeric: dict) -> None:
@@ -364,8 +365,8 @@ def _check_refs(name: str, df: pd.DataFrame, directory: str) -> None:
 def _check_accelerators(df: pd.DataFrame, directory: str) -> None:
     name = "accelerators.csv"
     seen: dict[str, int] = {}
-    for i in range(len(df)):
-        precs = [p.strip() for p in str(df["precisions"].iloc[i] or "").split(",") if p.strip()]
+    for i, r in enumerate(df.to_dict("records")):
+        precs = [p.strip() for p in str(r["precisions"] or "").split(",") if p.strip()]
         if not precs:
             raise DataValidationError(name, "no precision listed", row=_row(df, i), column="precisions")
         for p in precs:
@@ -373,11 +374,11 @@ def _check_accelerators(df: pd.DataFrame, directory: str) -> None:
                 raise DataValidationError(name, f"unknown precision {p!r} (one of {', '.join(PRECISIONS)})",
                                           row=_row(df, i), column="precisions")
             col = PEAK_COLUMN[p]
-            if p != "int4" and (col not in df.columns or pd.isna(df[col].iloc[i])):
+            if p != "int4" and (col not in r or _is_blank(r[col])):
                 raise DataValidationError(name, f"{p} is listed in precisions but its peak is empty",
                                           row=_row(df, i), column=col)
-        names = [str(df["accelerator_id"].iloc[i]).lower()]
-        names += [a.strip().lower() for a in str(df["aliases"].iloc[i] or "").split(";") if a.strip()]
+        names = [str(r["accelerator_id"]).lower()]
+        names += [a.strip().lower() for a in str(r["aliases"] or "").split(";") if a.strip() and a != "nan"]
         for n in names:
             if n in seen and seen[n] != i:
                 raise DataValidationError(name, f"id or alias {n!r} also names row {_row(df, seen[n])}",
@@ -388,17 +389,17 @@ def _check_accelerators(df: pd.DataFrame, directory: str) -> None:
 def _check_model_presets(df: pd.DataFrame, directory: str) -> None:
     name = "model_presets.csv"
     seen: dict[str, int] = {}
-    for i in range(len(df)):
-        names = [str(df["model_id"].iloc[i]).lower()]
-        names += [a.strip().lower() for a in str(df["aliases"].iloc[i] or "").split(";") if a.strip()]
+    for i, r in enumerate(df.to_dict("records")):
+        names = [str(r["model_id"]).lower()]
+        names += [a.strip().lower() for a in str(r["aliases"] or "").split(";") if a.strip() and a != "nan"]
         for n in names:
             if n in seen and seen[n] != i:
                 raise DataValidationError(name, f"id or alias {n!r} also names row {_row(df, seen[n])}",
                                           row=_row(df, i), column="aliases")
             seen[n] = i
-        if int(df["heads"].iloc[i]) % int(df["kv_heads"].iloc[i]):
+        if int(r["heads"]) % int(r["kv_heads"]):
             raise DataValidationError(name, "heads must be a multiple of kv_heads", row=_row(df, i), column="kv_heads")
-        tied = str(df["tied_embeddings"].iloc[i]).strip().lower()
+        tied = str(r["tied_embeddings"]).strip().lower()
         if tied not in ("true", "false"):
             raise DataValidationError(name, f"expected true or false, got {df['tied_embeddings'].iloc[i]!r}",
                                       row=_row(df, i), column="tied_embeddings")
@@ -415,30 +416,35 @@ def _check_regions(df: pd.DataFrame, directory: str) -> None:
     keys["grid_intensity_cloud_region.csv"] = set(cloud["provider"] + ":" + cloud["region"])
     tou = _load_cached(directory, "tou_tariffs.csv")
     schedules = set(tou["utility"] + " " + tou["schedule"])
-    for i in range(len(df)):
-        kind = str(df["kind"].iloc[i])
+    zones: dict[str, bool] = {}
+    for i, r in enumerate(df.to_dict("records")):
+        kind = str(r["kind"])
         if kind not in REGION_KINDS:
             raise DataValidationError(name, f"unknown kind {kind!r} (one of {', '.join(REGION_KINDS)})",
                                       row=_row(df, i), column="kind")
-        file = str(df["intensity_file"].iloc[i])
+        file = str(r["intensity_file"])
         if file not in keys:
             raise DataValidationError(name, f"unknown intensity_file {file!r} (one of {', '.join(INTENSITY_FILES)})",
                                       row=_row(df, i), column="intensity_file")
-        key = str(df["intensity_key"].iloc[i])
+        key = str(r["intensity_key"])
         probe = key.upper() if file == "grid_intensity_country.csv" else key
         if probe not in keys[file]:
             hint = close_matches(probe, keys[file])
             raise DataValidationError(name, f"{key!r} has no intensity value in {file}"
                                       + (f" (close matches: {', '.join(hint)})" if hint else ""),
                                       row=_row(df, i), column="intensity_key")
-        tou = df["tou_schedule"].iloc[i]
-        if not _blank(df["tou_schedule"].iloc[[i]]).iloc[0] and str(tou) not in schedules:
+        tou = r["tou_schedule"]
+        if not _is_blank(tou) and str(tou) not in schedules:
             raise DataValidationError(name, f"{tou!r} is not a 'utility schedule' of tou_tariffs.csv (known: "
                                       f"{', '.join(sorted(schedules))})", row=_row(df, i), column="tou_schedule")
-        tz = str(df["timezone"].iloc[i])
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        tz = str(r["timezone"])
+        if tz not in zones:
+            try:
+                ZoneInfo(tz)
+                zones[tz] = True
+            except (ZoneInfoNotFoundError, ValueError):
+                zones[tz] = False
+        if not zones[tz]:
             raise DataValidationError(name, f"unknown IANA time zone {tz!r}", row=_row(df, i),
                                       column="timezone") from None
 
@@ -468,15 +474,19 @@ def schema_columns(name: str) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _validate(name: str, df: pd.DataFrame, known_sources: set[str] | None, directory: str | None = None) -> pd.DataFrame:
-    _required, numeric = SCHEMAS.get(name, ([], {}))
+def _check_header(file: str, name: str, df: pd.DataFrame) -> None:
     for col in schema_columns(name):
         if col not in df.columns:
-            raise DataValidationError(name, "missing column (the header must name it)", row=1, column=col)
+            raise DataValidationError(file, "missing column (the header must name it)", row=1, column=col)
     if df.empty:
-        raise DataValidationError(name, "no data rows under the header", row=2, column=str(df.columns[0]))
-    _check_numeric(name, df, _required, numeric)
+        raise DataValidationError(file, "no data rows under the header", row=2, column=str(df.columns[0]))
+
+
+def _validate(name: str, df: pd.DataFrame, known_sources: set[str] | None, directory: str | None = None) -> pd.DataFrame:
+    _required, numeric = SCHEMAS.get(name, ([], {}))
+    _check_header(name, name, df)
     _check_keys(name, df)
+    _check_numeric(name, df, _required, numeric)
     if name != "sources.csv":
         status = df["status"].astype(str)
         i = _first(~status.isin(STATUSES))
@@ -537,6 +547,8 @@ def _load_cached(directory: str, name: str) -> pd.DataFrame:
         for p in sorted(Path(directory).glob("sources_*.csv")):
             extra = _read_csv(p, p.name)
             parts.append(extra.assign(_file=p.name, _row=range(2, len(extra) + 2)))
+        for part in parts:
+            _check_header(str(part["_file"].iloc[0]) if len(part) else name, "sources.csv", part)
         df = pd.concat(parts, ignore_index=True)
         df = _validate(name, df, None, directory)
         return df.drop(columns=["_file", "_row"])
