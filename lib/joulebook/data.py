@@ -23,8 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from .errors import (DataValidationError, InputError, UnknownAcceleratorError, UnknownRegionError,
-                     close_matches)
+from .errors import (
+    DataValidationError,
+    InputError,
+    UnknownAcceleratorError,
+    UnknownRegionError,
+    close_matches,
+)
 
 STATUSES = {"verified_repo", "verified_page", "secondary", "derived"}
 DATA_ENV = "JOULEBOOK_DATA_DIR"
@@ -288,11 +293,11 @@ def _check_keys(name: str, df: pd.DataFrame) -> None:
         if i is not None:
             raise DataValidationError(_file(name, df, i), "empty key cell", row=_row(df, i), column=key[0])
     seen: dict[tuple, int] = {}
-    for second, values in enumerate(zip(*(df[c].astype(str).str.strip().tolist() for c in cols))):
+    for second, values in enumerate(zip(*(df[c].astype(str).str.strip().tolist() for c in cols), strict=True)):
         first = seen.setdefault(values, second)
         if first == second:
             continue
-        what = ", ".join(f"{c}={v!r}" for c, v in zip(cols, values)) if key else "every column"
+        what = ", ".join(f"{c}={v!r}" for c, v in zip(cols, values, strict=True)) if key else "every column"
         kind = "duplicate key" if key else "exact duplicate row"
         raise DataValidationError(_file(name, df, second),
                                   f"{kind} {what}: same as {_file(name, df, first)} row {_row(df, first)} "

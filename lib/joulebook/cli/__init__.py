@@ -15,15 +15,23 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 import traceback
 from pathlib import Path
 
-from .. import __version__, data
+from .. import __version__, data, validate
 from ..errors import DataValidationError, JoulebookError, UnknownNameError
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse takes "-7e9" or "-inf" for a flag ("expected one argument"): read them as values, so the
+        # value's own check can say it is negative
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
+                                                   re.IGNORECASE)
+
     def error(self, message: str):  # one clear line, exit 2
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -59,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        validate.check_named(vars(args))  # every numeric flag within its physical range (validate.BOUNDS)
         data.validate_all()  # a fault anywhere in data/ stops every verb with one line (exit 1), before any work
         return int(args.func(args) or 0)
     except UnknownNameError as e:
