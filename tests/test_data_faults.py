@@ -241,6 +241,15 @@ def test_duplicate_source_in_a_topic_file_names_that_file(folder, capsys):
     one_data_error(["regions"], capsys, "sources_federated.csv", len(rows) + 2, "source_id")
 
 
+@pytest.mark.parametrize("name,column,value", [("assumptions.csv", "name", "busy_power_fraction"),
+                                               ("operator_defaults.csv", "operator", "industry")])
+def test_row_the_model_looks_up_by_name_must_exist(name, column, value, folder, capsys):
+    header, rows = read(folder / name)
+    write(folder / name, header, [r for r in rows if r[header.index(column)] != value])
+    line = one_data_error(TRAINING, capsys, name, None, column)
+    assert repr(value) in line
+
+
 def test_library_raises_the_same_error(folder):
     edit(folder, "operator_defaults.csv", 2, "pue_low", "1.7")
     with pytest.raises(data.DataValidationError, match=r"operator_defaults.csv, row 2, column 'pue_low'"):

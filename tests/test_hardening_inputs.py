@@ -61,6 +61,12 @@ def test_negative_value_says_negative_not_expected_one_argument(base, flag, caps
     assert "negative" in line and flag[2:].replace("-", "_") in line and "expected one argument" not in line, line
 
 
+@pytest.mark.parametrize("flag,value", [("--energy-kwh", "1e300"), ("--hours", "1e9"), ("--pue", "7")])
+def test_plan_numbers_are_bounded(flag, value, capsys):
+    args = with_flag(["plan", "--energy-kwh", "5000", "--hours", "5", "--regions", "us-va,se"], flag, value)
+    assert one_line(args, capsys).startswith(f"joulebook: error: {flag[2:].replace('-', '_')}: ")
+
+
 def test_negative_infinity_is_read_as_a_value(capsys):
     line = one_line(with_flag(TRAIN, "--params", "-inf"), capsys)
     assert "params" in line and "expected one argument" not in line

@@ -216,6 +216,14 @@ REFS: dict[str, dict[str, tuple]] = {
                     "carbon_price_scheme": ("carbon_prices.csv", "scheme")},
 }  # regions.csv intensity_key (per intensity_file) and tou_schedule ("utility schedule") are checked in _check_regions
 
+# file -> (column, rows the code looks up by name): each must be present
+REQUIRED_ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "assumptions.csv": ("name", ("idle_fraction_of_tdp", "busy_power_fraction", "node_overhead_fraction_of_tdp",
+                                 "ewif_l_per_kwh", "hardware_lifetime_years", "hardware_utilisation")),
+    "operator_defaults.csv": ("operator", ("industry",)),
+    "fx_rates.csv": ("currency", ("USD",)),
+}
+
 # CSV files under data/ that are not tables of their own
 SCHEMALESS: dict[str, str] = {"sources_*.csv": "topic files merged into sources.csv and validated with it"}
 
@@ -509,6 +517,12 @@ def _validate(name: str, df: pd.DataFrame, known_sources: set[str] | None, direc
             if i is not None:
                 raise DataValidationError(name, f"source_id {df['source_id'].iloc[i]!r} not in sources.csv",
                                           row=_row(df, i), column="source_id")
+    if name in REQUIRED_ROWS:
+        col, needed = REQUIRED_ROWS[name]
+        have = set(df[col].astype(str))
+        for want in needed:
+            if want not in have:
+                raise DataValidationError(name, f"no row {want!r}: the model looks it up by name", column=col)
     if directory is not None:
         _check_refs(name, df, directory)
         if name in CHECKS:
@@ -736,7 +750,7 @@ def assumption_row(name: str) -> tuple[float, float, float, str, str]:
     df = table("assumptions")
     hit = df[df["name"] == name]
     if hit.empty:
-        raise KeyError(f"assumptions.csv has no row {name!r}")
+        raise DataValidationError("assumptions.csv", f"no row {name!r}: the model looks it up by name", column="name")
     r = hit.iloc[0]
     return float(r["value_low"]), float(r["value"]), float(r["value_high"]), r["unit"], r["source_id"]
 

@@ -126,6 +126,9 @@ BOUNDS: dict[str, tuple[float, float, bool, str]] = {
     "wue_l_per_kwh": (0, 20, False, "L/kWh (the thirstiest sites are near 9)"),
     "lifetime_years": (0, 50, True, "years"),
     "horizon_months": (0, 600, True, "months"),
+    "energy_kwh": (0, 1e12, True, "kWh (1e12 kWh is about twice the electricity of every data centre in a year)"),
+    "hours": (0, 2 * 8784, True, "hours (two years: beyond that an annual profile says nothing about timing)"),
+    "carbon_price_usd_per_t": (0, 1e4, False, "USD per tonne CO2e"),
 }
 
 
