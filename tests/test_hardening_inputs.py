@@ -67,6 +67,12 @@ def test_plan_numbers_are_bounded(flag, value, capsys):
     assert one_line(args, capsys).startswith(f"joulebook: error: {flag[2:].replace('-', '_')}: ")
 
 
+@pytest.mark.parametrize("args", [TRAIN[:-1] + [""], TRAIN[:-2] + ["--region=  "], INFER + ["--accelerator", ""],
+                                  ["reports", "build", "--only", ""]])
+def test_empty_value_is_refused(args, capsys):
+    assert "empty value" in one_line(args, capsys)
+
+
 def test_negative_infinity_is_read_as_a_value(capsys):
     line = one_line(with_flag(TRAIN, "--params", "-inf"), capsys)
     assert "params" in line and "expected one argument" not in line

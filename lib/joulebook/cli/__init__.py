@@ -57,8 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _empty_value(argv: list[str]) -> str | None:
+    """The flag given an empty value (``--region ''``, ``--only=``), or None: an empty value is never a choice."""
+    for i, tok in enumerate(argv):
+        if tok.startswith("--") and "=" in tok and not tok.split("=", 1)[1].strip():
+            return tok.split("=", 1)[0]
+        if not tok.strip():
+            return argv[i - 1] if i and argv[i - 1].startswith("-") else "argument"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    empty = _empty_value(argv)
+    if empty:
+        print(f"joulebook: error: {empty.lstrip('-').replace('-', '_')}: empty value (leave the flag out for its "
+              "default)", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors (exit 2, one line)
