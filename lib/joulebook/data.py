@@ -947,3 +947,14 @@ def regions_frame() -> pd.DataFrame:
             "tou": r.tou_schedule or "",
         })
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- validation cases
+
+VALIDATION_DIR = "validation"
+
+
+def validation_tables() -> dict[str, pd.DataFrame]:
+    """Every ``data/validation/<family>.csv`` (validated like any table: provenance, known source_id), by family."""
+    root = data_dir() / VALIDATION_DIR
+    return {p.stem: table(f"{VALIDATION_DIR}/{p.name}") for p in sorted(root.glob("*.csv"))}
