@@ -12,6 +12,7 @@ Nothing is read at import time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -117,6 +118,34 @@ SCHEMAS: dict[str, tuple[list[str], dict[str, tuple[float, float]]]] = {
                                        "s_per_call": (0, 1e6), "tokens_per_s": (0, 1e9), "j_per_token": (0, 1e6)}),
 }
 
+# data/validation/<family>.csv: measured cases the model is tested against (issue 10), one row per case
+_CASE = ["case_id", "role", "quantity", "measured_value", "measured_unit"]
+_ARCH = {"params": (1e6, 1e13), "layers": (1, 1000), "hidden": (16, 1e6), "heads": (1, 1000), "kv_heads": (1, 1000),
+         "head_dim": (8, 1024), "vocab": (100, 1e7), "count": (1, 1e6), "measured_value": (0, 1e12)}
+SCHEMAS.update({
+    "validation/inference_deployment.csv": (
+        _CASE + ["model", "accelerator"],
+        {k: _ARCH[k] for k in ("params", "layers", "hidden", "heads", "vocab", "count", "measured_value")}
+        | {"days": (0, 3650), "requests": (1, 1e15), "energy_kwh_measured": (0, 1e12)}),
+    "validation/inference_serving.csv": (
+        _CASE + ["model", "accelerator", "precision"],
+        dict(_ARCH) | {"max_num_seqs": (1, 1e6), "mean_concurrency": (0, 1e6), "mean_output_tokens": (0, 1e7),
+                       "mean_prompt_tokens": (0, 1e7)}),
+    "validation/probe_decode.csv": (
+        _CASE + ["experiment", "model", "accelerator", "precision"],
+        {"count": (1, 1e6), "batch": (1, 1e6), "prompt_tokens": (0, 1e7), "new_tokens": (1, 1e7),
+         "measured_value": (0, 1e12)}),
+    "validation/probe_training.csv": (
+        _CASE + ["accelerator", "precision"],
+        {k: _ARCH[k] for k in ("params", "layers", "hidden", "count", "measured_value")}
+        | {"batch": (1, 1e6), "seq_len": (1, 1e7)}),
+    "validation/training_runs.csv": (
+        _CASE + ["run", "accelerator"],
+        {"params": (1e6, 1e13), "tokens": (1e6, 1e17), "count": (1, 1e7), "accelerator_hours_given": (0, 1e10),
+         "pue": (1, 3), "measured_value": (0, 1e12)}),
+})
+VALIDATION_ROLES = ("fit", "check")
+
 
 # The declarations below complete SCHEMAS. Every column named in SCHEMAS (required or numeric) must be in the
 # header; a numeric column may be empty unless FILLED lists it (an empty cell means "not known": the code that
@@ -154,6 +183,7 @@ KEYS: dict[str, tuple[str, ...] | None] = {
     "model_presets.csv": ("model_id",),
     "inference_runtime.csv": ("name",),
     "measured/h100_calibration.csv": None,  # probe windows; the idle window is measured twice (start, end)
+    **{name: ("case_id",) for name in SCHEMAS if name.startswith("validation/")},
 }
 
 # file -> numeric columns that must be filled on every row (outputs are computed from them).
@@ -183,6 +213,7 @@ FILLED: dict[str, tuple[str, ...]] = {
     "model_presets.csv": ("params_total", "params_active", "layers", "hidden", "heads", "kv_heads", "head_dim",
                           "intermediate", "vocab", "experts", "experts_active"),
     "measured/h100_calibration.csv": ("seconds", "energy_j_counter"),
+    **{name: ("measured_value",) for name in SCHEMAS if name.startswith("validation/")},
     # tou_tariffs energy/demand, cloud grid_g_per_kwh (AWS/Azure mapping rows), inference_runtime value (claims
     # without a figure), data_efficiency_claims values (qualitative claims), published run figures the paper
     # does not give: empty means "not published" and every reader handles it.
@@ -472,8 +503,16 @@ def _check_electricity_prices(df: pd.DataFrame, directory: str) -> None:
                                       f"{df['currency'].iloc[i]!r} in fx_rates.csv", row=_row(df, i), column="currency")
 
 
+def _check_validation_case(df: pd.DataFrame, directory: str, name: str = "validation") -> None:
+    i = _first(~df["role"].astype(str).isin(VALIDATION_ROLES))
+    if i is not None:
+        raise DataValidationError(name, f"role must be one of {', '.join(VALIDATION_ROLES)} (fit cases calibrate, "
+                                  f"check cases only test), got {df['role'].iloc[i]!r}", row=_row(df, i), column="role")
+
+
 CHECKS = {"accelerators.csv": _check_accelerators, "model_presets.csv": _check_model_presets,
-          "regions.csv": _check_regions, "electricity_prices.csv": _check_electricity_prices}
+          "regions.csv": _check_regions, "electricity_prices.csv": _check_electricity_prices,
+          **{n: functools.partial(_check_validation_case, name=n) for n in SCHEMAS if n.startswith("validation/")}}
 
 
 def schema_columns(name: str) -> list[str]:
