@@ -344,52 +344,59 @@ def _check_keys(name: str, df: pd.DataFrame) -> None:
 
 
 def _check_numeric(name: str, df: pd.DataFrame, required: list[str], numeric: dict) -> None:
+    num: dict[str, np.ndarray] = {}
     for col, (lo, hi) in numeric.items():
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad_text = vals.isna() & ~_blank(df[col])
-        i = _first(bad_text)
+        raw = df[col]
+        vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        i = _first(np.isnan(vals) & ~_blank(raw))
         if i is not None:
-            raise DataValidationError(_file(name, df, i), f"not a number: {df[col].iloc[i]!r} "
+            raise DataValidationError(_file(name, df, i), f"not a number: {raw.iloc[i]!r} "
                                       "(units belong in the column name)", row=_row(df, i), column=col)
-        i = _first((vals < lo) | (vals > hi))
+        with np.errstate(invalid="ignore"):
+            i = _first((vals < lo) | (vals > hi))
         if i is not None:
-            raise DataValidationError(_file(name, df, i), f"value {vals.iloc[i]:g} outside the plausible range "
+            raise DataValidationError(_file(name, df, i), f"value {vals[i]:g} outside the plausible range "
                                       f"[{lo:g}, {hi:g}]", row=_row(df, i), column=col)
+        num[col] = vals
         df[col] = vals
     for col in FILLED.get(name, ()):
-        i = _first(df[col].isna())
+        i = _first(np.isnan(num[col]))
         if i is not None:
             raise DataValidationError(_file(name, df, i), "empty cell: every row needs this number",
                                       row=_row(df, i), column=col)
     for col in INTEGERS.get(name, ()):
-        v = df[col]
-        i = _first(v.notna() & (v != v.round()))
+        v = num[col]
+        i = _first(~np.isnan(v) & (v != np.round(v)))
         if i is not None:
-            raise DataValidationError(_file(name, df, i), f"must be a whole number, got {v.iloc[i]:g}",
+            raise DataValidationError(_file(name, df, i), f"must be a whole number, got {v[i]:g}",
                                       row=_row(df, i), column=col)
-    for col in df.columns:  # a column named as a fraction holds a share in [0, 1]
-        if col in numeric and (col.endswith("_fraction") or col == "fraction"):
-            i = _first((df[col] < 0) | (df[col] > 1))
+    for col, v in num.items():  # a column named as a fraction holds a share in [0, 1]
+        if col.endswith("_fraction") or col == "fraction":
+            with np.errstate(invalid="ignore"):
+                i = _first((v < 0) | (v > 1))
             if i is not None:
-                raise DataValidationError(_file(name, df, i), f"a fraction must be in [0, 1], got {df[col].iloc[i]:g}",
+                raise DataValidationError(_file(name, df, i), f"a fraction must be in [0, 1], got {v[i]:g}",
                                           row=_row(df, i), column=col)
-    value_cols = [c for c in ("value_low", "value", "value_high") if c in numeric]
+    value_cols = [c for c in ("value_low", "value", "value_high") if c in num]
     if "unit" in df.columns and value_cols:  # rows whose unit is a fraction hold shares in [0, 1]
-        is_frac = df["unit"].astype(str).str.strip().str.lower().str.startswith("fraction")
+        is_frac = np.array([str(u).strip().lower().startswith("fraction") for u in df["unit"].tolist()], dtype=bool)
         for col in value_cols:
-            i = _first(is_frac & ((df[col] < 0) | (df[col] > 1)))
+            v = num[col]
+            with np.errstate(invalid="ignore"):
+                i = _first(is_frac & ((v < 0) | (v > 1)))
             if i is not None:
                 raise DataValidationError(_file(name, df, i), f"unit is {df['unit'].iloc[i]!r}, so the value must be "
-                                          f"in [0, 1], got {df[col].iloc[i]:g}", row=_row(df, i), column=col)
-    chains = [t for t in _triples(list(df.columns)) if all(c in numeric for c in t)]
-    chains += [t for t in ORDERED.get(name, ()) if all(c in numeric for c in t)]
+                                          f"in [0, 1], got {v[i]:g}", row=_row(df, i), column=col)
+    chains = [t for t in _triples(list(df.columns)) if all(c in num for c in t)]
+    chains += [t for t in ORDERED.get(name, ()) if all(c in num for c in t)]
     for chain in chains:
         for a_i, a in enumerate(chain):
             for b in chain[a_i + 1:]:
-                i = _first(df[a].notna() & df[b].notna() & (df[a] > df[b]))
+                with np.errstate(invalid="ignore"):
+                    i = _first(num[a] > num[b])  # False where either is empty (NaN)
                 if i is not None:
-                    raise DataValidationError(_file(name, df, i), f"{a} = {df[a].iloc[i]:g} is above {b} = "
-                                              f"{df[b].iloc[i]:g} (expected {' <= '.join(chain)})",
+                    raise DataValidationError(_file(name, df, i), f"{a} = {num[a][i]:g} is above {b} = "
+                                              f"{num[b][i]:g} (expected {' <= '.join(chain)})",
                                               row=_row(df, i), column=a)
 
 
