@@ -229,3 +229,11 @@ def test_break_even_free_switch_without_extra_cost_is_month_zero():
     assert roi.break_even(0.0, 100.0, 100.0).month == 0
     assert roi.break_even(0.0, 100.0, 80.0).month == 0
     assert roi.break_even(1000.0, 100.0, 50.0).month == 20
+
+
+def test_array_checks_name_the_index_label_of_a_series():
+    s = pd.Series([1.0, -2.0], index=["ok", "bad"])
+    with pytest.raises(InputError, match=r"^x: must be >= 0 \(row 'bad' is -2\)"):
+        validate.array("x", s)
+    with pytest.raises(InputError, match=r"^x: must be >= 0 \(row 1 is -2\)"):
+        validate.array("x", [1.0, -2.0])

@@ -57,9 +57,20 @@ def fraction(name: str, value: Any, *, allow_zero: bool = False, allow_none: boo
     return v
 
 
+def _label(values: Any, index: Any, i: int) -> str:
+    """How an error names row ``i``: the index label of a Series/``index`` (quoted), else the position."""
+    labels = index if index is not None else getattr(values, "index", None)
+    if labels is not None and len(labels) > i and not callable(labels):
+        return repr(labels[i])
+    return str(i)
+
+
 def array(name: str, values: Any, *, minimum: float | None = 0.0, strictly_positive: bool = False,
-          maximum: float | None = None) -> np.ndarray:
-    """Vectorized twin of :func:`number` for a column of scenarios."""
+          maximum: float | None = None, index: Any = None) -> np.ndarray:
+    """Vectorized twin of :func:`number` for a column of scenarios.
+
+    Errors name the failing row by its index label (``values`` a Series, or ``index`` given), else by position.
+    """
     try:
         a = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -69,16 +80,16 @@ def array(name: str, values: Any, *, minimum: float | None = 0.0, strictly_posit
     bad = ~np.isfinite(a)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(name, f"is NaN or infinite in row {i}")
+        raise InputError(name, f"is NaN or infinite in row {_label(values, index, i)}")
     if strictly_positive and (a <= 0).any():
         i = int(np.flatnonzero(a <= 0)[0])
-        raise InputError(name, f"must be > 0 (row {i} is {a.flat[i]:g})")
+        raise InputError(name, f"must be > 0 (row {_label(values, index, i)} is {a.flat[i]:g})")
     if minimum is not None and (a < minimum).any():
         i = int(np.flatnonzero(a < minimum)[0])
-        raise InputError(name, f"must be >= {minimum:g} (row {i} is {a.flat[i]:g})")
+        raise InputError(name, f"must be >= {minimum:g} (row {_label(values, index, i)} is {a.flat[i]:g})")
     if maximum is not None and (a > maximum).any():
         i = int(np.flatnonzero(a > maximum)[0])
-        raise InputError(name, f"must be <= {maximum:g} (row {i} is {a.flat[i]:g})")
+        raise InputError(name, f"must be <= {maximum:g} (row {_label(values, index, i)} is {a.flat[i]:g})")
     return a
 
 
@@ -151,7 +162,6 @@ def bounded_array(name: str, values: Any, index: Any = None) -> np.ndarray:
     """Vectorized :func:`bounded` (NaN = not given, allowed); errors name the row by its index label."""
     a = np.asarray(values, dtype=float)
     lo, hi, strictly, what = BOUNDS[name]
-    labels = list(index) if index is not None else list(range(a.size))
     given = ~np.isnan(a)
     checks = ((np.isinf(a), "is infinite"),
               (given & (a < 0) & (lo >= 0), "is negative"),
@@ -160,7 +170,7 @@ def bounded_array(name: str, values: Any, index: Any = None) -> np.ndarray:
     for bad, msg in checks:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InputError(name, f"{msg} (row {labels[i]!r}: {a.flat[i]:g})")
+            raise InputError(name, f"{msg} (row {_label(values, index, i)}: {a.flat[i]:g})")
     return a
 
 
