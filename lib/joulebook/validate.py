@@ -60,7 +60,7 @@ def fraction(name: str, value: Any, *, allow_zero: bool = False, allow_none: boo
 def _label(values: Any, index: Any, i: int) -> str:
     """How an error names row ``i``: the index label of a Series/``index`` (quoted), else the position."""
     labels = index if index is not None else getattr(values, "index", None)
-    if labels is not None and len(labels) > i and not callable(labels):
+    if labels is not None and not callable(labels) and len(labels) > i:
         return repr(labels[i])
     return str(i)
 
