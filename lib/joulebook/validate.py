@@ -100,8 +100,8 @@ def array(name: str, values: Any, *, minimum: float | None = 0.0, strictly_posit
 BOUNDS: dict[str, tuple[float, float, bool, str]] = {
     "params": (0, 1e15, True, "parameters (1e15 is 500x the largest model ever reported)"),
     "active_params": (0, 1e15, True, "parameters (1e15 is 500x the largest model ever reported)"),
-    "tokens": (0, 1e17, True, "training tokens (1e17 is 1,000x the largest published training set)"),
-    "dataset_tokens": (0, 1e17, True, "tokens (1e17 is 1,000x the largest published training set)"),
+    "tokens": (0, 1e19, True, "training tokens (1e19 is about a million times the largest published training set)"),
+    "dataset_tokens": (0, 1e19, True, "tokens (1e19 is about a million times the largest published training set)"),
     "steps": (0, 1e12, True, "steps"),
     "tokens_per_step": (0, 1e12, True, "tokens per step"),
     "batch": (0, 1e8, True, "sequences per step or decoded together"),
