@@ -73,6 +73,13 @@ def test_empty_value_is_refused(args, capsys):
     assert "empty value" in one_line(args, capsys)
 
 
+def test_empty_argument_of_a_measured_command_is_not_ours():
+    from joulebook.cli import _empty_value
+
+    assert _empty_value(["measure", "--", "python", "-c", ""]) is None
+    assert _empty_value(["estimate", "training", "--region", ""]) == "--region"
+
+
 def test_negative_infinity_is_read_as_a_value(capsys):
     line = one_line(with_flag(TRAIN, "--params", "-inf"), capsys)
     assert "params" in line and "expected one argument" not in line

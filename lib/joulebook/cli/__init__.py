@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _empty_value(argv: list[str]) -> str | None:
     """The flag given an empty value (``--region ''``, ``--only=``), or None: an empty value is never a choice."""
     for i, tok in enumerate(argv):
+        if tok == "--":  # what follows is another program's command line (joulebook measure -- ...)
+            return None
         if tok.startswith("--") and "=" in tok and not tok.split("=", 1)[1].strip():
             return tok.split("=", 1)[0]
         if not tok.strip():
