@@ -263,3 +263,15 @@ def test_console_script_exit_code_on_a_data_fault(folder):
     assert r.returncode == 1
     assert r.stdout == ""
     assert r.stderr.strip().count("\n") == 0 and "regions.csv" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reused_validation_follows_the_content_of_the_table_and_what_it_reads(folder):
+    assert data.region("us-va").pue[0] == pytest.approx(1.09)
+    original = (folder / "operator_defaults.csv").read_bytes()
+    edit(folder, "operator_defaults.csv", 2, "pue_low", "1.7")  # regions.csv itself is unchanged
+    data.clear_cache()
+    with pytest.raises(data.DataValidationError, match="operator_defaults.csv, row 2, column 'pue_low'"):
+        data.region("us-va")
+    (folder / "operator_defaults.csv").write_bytes(original)
+    data.clear_cache()
+    assert data.region("us-va").pue[0] == pytest.approx(1.09)

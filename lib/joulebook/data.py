@@ -601,8 +601,40 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
         raise DataValidationError(name, f"cannot be parsed as CSV: {e}") from None
 
 
+# tables a table's checks read besides sources.csv and its REFS targets
+DEPENDS: dict[str, tuple[str, ...]] = {"regions.csv": (*INTENSITY_FILES, "tou_tariffs.csv"),
+                                       "electricity_prices.csv": ("fx_rates.csv",)}
+_VALIDATED: dict[str, pd.DataFrame] = {}  # content key -> validated table (never stale: the key is the content)
+_VALIDATED_MAX = 512
+
+
+@cache
+def _content_key(directory: str, name: str) -> str:
+    """A hash of the file's bytes and of every table its checks read (so a validated copy can be reused)."""
+    h = hashlib.sha256(name.encode())
+    root = Path(directory)
+    files = [root / name] + (sorted(root.glob("sources_*.csv")) if name == "sources.csv" else [])
+    for p in files:
+        h.update(p.name.encode())
+        h.update(p.read_bytes() if p.is_file() else b"\0missing")
+    if name != "sources.csv":
+        deps = {"sources.csv", *DEPENDS.get(name, ()), *(spec[0] for spec in REFS.get(name, {}).values())}
+        for d in sorted(deps):
+            h.update(_content_key(directory, d).encode())
+    return h.hexdigest()
+
+
 @cache
 def _load_cached(directory: str, name: str) -> pd.DataFrame:
+    key = _content_key(directory, name)
+    if key not in _VALIDATED:
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.pop(next(iter(_VALIDATED)))
+        _VALIDATED[key] = _load_and_validate(directory, name)
+    return _VALIDATED[key]
+
+
+def _load_and_validate(directory: str, name: str) -> pd.DataFrame:
     path = Path(directory) / name
     if not path.exists():
         raise DataValidationError(name, f"file not found in {directory}")
@@ -630,6 +662,7 @@ def table(name: str) -> pd.DataFrame:
 
 def clear_cache() -> None:
     _load_cached.cache_clear()
+    _content_key.cache_clear()
     _accelerator_index.cache_clear()
     _region_index.cache_clear()
     fingerprint.cache_clear()
