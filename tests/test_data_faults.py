@@ -266,12 +266,14 @@ def test_console_script_exit_code_on_a_data_fault(folder):
 
 
 def test_reused_validation_follows_the_content_of_the_table_and_what_it_reads(folder):
-    assert data.region("us-va").pue[0] == pytest.approx(1.09)
-    original = (folder / "operator_defaults.csv").read_bytes()
-    edit(folder, "operator_defaults.csv", 2, "pue_low", "1.7")  # regions.csv itself is unchanged
+    assert data.region("us-ca").tou_schedule == "PG&E B-19"
+    original = (folder / "tou_tariffs.csv").read_bytes()
+    header, rows = read(folder / "tou_tariffs.csv")
+    col = header.index("schedule")
+    write(folder / "tou_tariffs.csv", header, [[*r[:col], "B-20", *r[col + 1:]] for r in rows])  # valid on its own
     data.clear_cache()
-    with pytest.raises(data.DataValidationError, match="operator_defaults.csv, row 2, column 'pue_low'"):
-        data.region("us-va")
-    (folder / "operator_defaults.csv").write_bytes(original)
+    with pytest.raises(data.DataValidationError, match=r"regions.csv, row \d+, column 'tou_schedule'"):
+        data.region("us-ca")
+    (folder / "tou_tariffs.csv").write_bytes(original)
     data.clear_cache()
-    assert data.region("us-va").pue[0] == pytest.approx(1.09)
+    assert data.region("us-ca").tou_schedule == "PG&E B-19"
