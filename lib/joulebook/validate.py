@@ -35,12 +35,12 @@ def number(name: str, value: Any, *, minimum: float | None = 0.0, maximum: float
     if math.isinf(v):
         raise InputError(name, "is infinite")
     if strictly_positive and v < 0:
-        raise InputError(name, f"is negative ({v:g}); it must be > 0")
+        raise InputError(name, f"must be > 0, got {v:g} (negative)")
     if strictly_positive and v == 0:
         raise InputError(name, "must be > 0, got 0")
     if minimum is not None and v < minimum:
         if v < 0 <= minimum:
-            raise InputError(name, f"is negative ({v:g}); it must be {'> 0' if strictly_positive else f'>= {minimum:g}'}")
+            raise InputError(name, f"must be >= {minimum:g}, got {v:g} (negative)")
         raise InputError(name, f"must be >= {minimum:g}, got {v:g}")
     if maximum is not None and v > maximum:
         raise InputError(name, f"must be <= {maximum:g}, got {v:g}")
@@ -150,7 +150,7 @@ def bounded(name: str, value: Any, *, allow_none: bool = True) -> float | None:
     lo, hi, strictly, what = BOUNDS[name]
     v = number(name, value, minimum=None)
     if v < 0 and lo >= 0:
-        raise InputError(name, f"is negative ({v:g}); it must be {'> 0' if strictly and lo == 0 else f'>= {lo:g}'}")
+        raise InputError(name, f"must be {'> 0' if strictly and lo == 0 else f'>= {lo:g}'}, got {v:g} (negative)")
     if strictly and lo == 0 and v == 0:
         raise InputError(name, f"must be > 0, got 0 ({what})")
     if v < lo or v > hi:
