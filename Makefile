@@ -1,13 +1,18 @@
 # joulebook: the two commands are `make report` and `make test`.
-# Each creates .venv if it is missing and (re)installs the project only when
-# pyproject.toml changed, so a second run is quick.
+# Each creates .venv if it is missing and (re)installs the project, with the exact versions of
+# constraints.txt, only when pyproject.toml, setup.py or constraints.txt changed, so a second run is quick.
+# `make setup CONSTRAINTS=` installs the newest versions the declared ranges allow instead.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 JOBS ?= 2
+EXTRAS ?= lab,dev,browser
+CONSTRAINTS ?= constraints.txt
+# extra options for `make lab`, e.g. LAB_ARGS="--no-browser --port 8890"
+LAB_ARGS ?=
 
-.PHONY: all setup report test lint bench clean
+.PHONY: all setup report test lint lab bench constraints clean
 
 all: test
 
@@ -15,8 +20,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[lab,dev]'
+$(STAMP): pyproject.toml setup.py $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[$(EXTRAS)]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (joulebook)" >/dev/null
 	touch $(STAMP)
 
@@ -29,13 +34,23 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests benchmarks scripts
+	$(BIN)/ruff check setup.py lib tests benchmarks scripts
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_measure.py
 	$(BIN)/python benchmarks/bench_reports.py
+
+# Re-lock: write the versions now in .venv, without joulebook itself, into constraints.txt
+# (newest allowed versions: `make clean && make constraints CONSTRAINTS=`).
+constraints: $(STAMP)
+	{ sed -n '/^#/!q;p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable --exclude joulebook; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+	touch $(STAMP)  # .venv is exactly the new lock: no reinstall
 
 clean:
 	rm -rf $(VENV) reports build

@@ -6,6 +6,10 @@ built tables are committed). Values are copied unchanged; this script only
 adds identifiers, a ``year`` column where the reference file has none, and the
 project's own derived tables (regions, operator defaults, efficiencies,
 embodied profiles), each row of which names its source and says it is derived.
+Accelerators the reference set lacks come from ``scripts/own_accelerators.csv``
+(each row with its own source in ``data/sources_accelerators.csv``); the
+training-MFU prior in ``efficiency.csv`` is built from the curated
+``data/published_mfu.csv`` (see :func:`build_efficiency`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,18 @@ ACCELERATOR_IDS = {
     "A015": ("tpu-v2", "tpuv2", "bf16", "tpu"),
 }
 H100_IDLE_W = 119.6  # measured/h100_calibration.csv, first idle window (cold GPU)
+# Accelerator generation: the key of the training-MFU prior (data/published_mfu.csv). Form factor is part of
+# it where the interconnect differs (published large-scale runs are on SXM/NVLink parts, not PCIe cards).
+GENERATION = {
+    "A001": "ampere-pcie", "A002": "ampere-pcie", "A003": "ampere-sxm", "A004": "ampere-sxm", "A005": "hopper-sxm",
+    "A006": "hopper-pcie", "A007": "hopper-sxm", "A008": "ada", "A009": "ada", "A010": "volta-sxm", "A011": "volta-pcie",
+    "A012": "turing", "A013": "tpu-v4", "A014": "tpu-v3", "A015": "tpu-v2",
+}
+# Scale bands of the MFU prior: probe-sized models (our H100 probe applies), then by accelerator count.
+PROBE_MAX_PARAMS = 1e9
+FRONTIER_MIN_COUNT = 2048
+TRAIN_PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8")
+PRIOR_MIN_YEAR = 2022  # the transferred prior pools runs published from this year (current software stacks)
 
 
 def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -100,13 +116,16 @@ def build(ref: Path) -> None:
             if not row["year"]:
                 row["year"] = src_year.get(row["source_id"], "")
         if name == "accelerators.csv":
-            header = ["accelerator_id", "ref_id", "aliases", "precisions", "idle_w", "embodied_profile"] + [
+            header = ["accelerator_id", "ref_id", "aliases", "precisions", "generation", "idle_w", "embodied_profile"] + [
                 h for h in header if h != "accelerator_id"]
             for row in rows:
                 ref_id = row["accelerator_id"]
                 slug, aliases, precs, emb = ACCELERATOR_IDS[ref_id]
-                row.update(accelerator_id=slug, ref_id=ref_id, aliases=aliases, precisions=precs,
+                row.update(accelerator_id=slug, ref_id=ref_id, aliases=aliases, precisions=precs, generation=GENERATION[ref_id],
                            embodied_profile=emb, idle_w=str(H100_IDLE_W) if ref_id == "A005" else "")
+            # the project's own rows (parts the reference set lacks), each with its own source
+            _, own_acc = read(ROOT / "scripts" / "own_accelerators.csv")
+            rows = rows + own_acc
         write(OUT / name, header, rows)
     # measured calibration points
     (OUT / "measured").mkdir(exist_ok=True)
@@ -123,7 +142,18 @@ def build(ref: Path) -> None:
 
 
 def build_efficiency(ref: Path) -> None:
-    """Achieved fraction of dense peak, from our H100 probe, ml-engineering MAMF and Patterson et al."""
+    """Achieved fraction of dense peak: matmul (our H100 probe), MAMF (ml-engineering) and the training-MFU prior.
+
+    Training rows (workload ``train``) carry a ``scale_band``: ``probe`` (models under 1e9 parameters: our
+    H100 probe's MFU), ``cluster`` (larger models on fewer than 2,048 accelerators) and ``frontier`` (2,048 or
+    more). For the two large bands the prior of a generation is the median (central) and min/max (low/high) of
+    its published runs in ``published_mfu.csv`` (bf16/fp16, at least 1e9 parameters; the band's own runs if
+    there are three or more, else all of the generation's). A generation with production runs has confidence
+    ``published``; one with vendor benchmarks only, ``benchmark``; one with neither gets the pooled prior of
+    every production run published from 2022 on (``transferred``). Fewer than three runs: low/high = central
+    x the pooled min/median and max/median. Other precisions scale the bf16 prior by the probe's ratio of
+    training MFU (precision / bf16), capped at the probe's matmul efficiency in that precision.
+    """
     _, acc = read(ref / "accelerators.csv")
     by_ref = {a["accelerator_id"]: a for a in acc}
     h100 = by_ref["A005"]
@@ -132,67 +162,140 @@ def build_efficiency(ref: Path) -> None:
                 "int8": "int8_dense_tops"}
     rows = []
     _, meas = read(ref / "measured" / "h100_calibration.csv")
-    matmul_eff = {("fp8" if m["precision"] == "fp8_e4m3" else m["precision"]):
-                  float(m["tflops_achieved"]) / float(h100[peak_col[m["precision"]]])
-                  for m in meas if m["experiment"] == "matmul"}
-    _, runs = read(ref / "published_training_runs.csv")
-    chip_peak = {"TPU v2": float(by_ref["A015"]["bf16_fp16_dense_tflops"]),
-                 "TPU v3": float(by_ref["A014"]["bf16_fp16_dense_tflops"]),
-                 "V100": float(by_ref["A010"]["bf16_fp16_dense_tflops"])}
-    fleet = sorted(float(r["measured_tflops_per_chip"]) / chip_peak[r["hardware"]]
-                   for r in runs if r["measured_tflops_per_chip"] and r["hardware"] in chip_peak)
-    lo, mid, hi = fleet[0], statistics.median(fleet), fleet[-1]
-    rows.append(dict(accelerator_id="*", precision="*", workload="train", efficiency_low=f"{lo:.4f}",
-                     efficiency=f"{mid:.4f}", efficiency_high=f"{hi:.4f}", source_id="patterson_2021",
-                     status="derived", year="2021",
-                     note=f"measured TFLOPS per chip / dense peak over {len(fleet)} published runs: min, median, max"))
-    train_bf16 = None
+    # 1. our H100 probe: matmul efficiency and training MFU per precision
+    probe = {}
     for m in meas:
         if m["experiment"] not in ("matmul", "train_step"):
             continue
         prec = "fp8" if m["precision"] == "fp8_e4m3" else m["precision"]
         peak = float(h100[peak_col[prec]])
         eff = float(m["tflops_achieved"]) / peak
-        workload = "matmul" if m["experiment"] == "matmul" else "train"
-        if workload == "train" and prec == "bf16":
-            train_bf16 = eff
-        if workload == "train":
-            e_lo, e_hi = eff * lo / mid, min(eff * hi / mid, matmul_eff[prec])
-            spread = (f"; low/high = central x the fleet's min/median and max/median ({lo / mid:.3f}, {hi / mid:.3f}), "
-                      f"high capped at the measured {prec} matmul efficiency {matmul_eff[prec]:.4f}")
+        if m["experiment"] == "matmul":
+            rows.append(dict(accelerator_id="h100-sxm", precision=prec, workload="matmul", efficiency_low=f"{eff:.4f}",
+                             efficiency=f"{eff:.4f}", efficiency_high=f"{eff:.4f}", source_id="joulebook_h100_probe1",
+                             status="derived", year="2026",
+                             note=f"{m['tflops_achieved']} achieved / {peak:g} dense peak (matmul, {m['note']})"))
         else:
-            e_lo = e_hi = eff
-            spread = ""
-        note = f"{m['tflops_achieved']} achieved / {peak:g} dense peak ({m['experiment']}, {m['note']}){spread}"
-        rows.append(dict(accelerator_id="h100-sxm", precision=prec, workload=workload, efficiency_low=f"{e_lo:.4f}",
-                         efficiency=f"{eff:.4f}", efficiency_high=f"{e_hi:.4f}", source_id="joulebook_h100_probe1",
-                         status="derived", year="2026", note=note))
+            probe[prec] = (eff, f"{m['tflops_achieved']} achieved / {peak:g} dense peak (train_step, {m['note']})")
     mm = {r["precision"]: float(r["efficiency"]) for r in rows if r["workload"] == "matmul"}
-    fp8 = train_bf16 * mm["fp8"] / mm["bf16"]
-    rows.append(dict(accelerator_id="h100-sxm", precision="fp8", workload="train", efficiency_low=f"{fp8 * lo / mid:.4f}",
-                     efficiency=f"{fp8:.4f}", efficiency_high=f"{min(fp8 * hi / mid, mm['fp8']):.4f}",
-                     source_id="joulebook_h100_probe1", status="derived", year="2026",
-                     note=f"bf16 training MFU x (fp8 / bf16 matmul efficiency) = {train_bf16:.4f} x {mm['fp8']:.4f} / {mm['bf16']:.4f}; "
-                          "not measured in training"))
-    # H200 SXM: the same chip compute as H100 SXM (mle_accelerator says its bf16 MAMF equals H100's)
-    for r in [r for r in rows if r["accelerator_id"] == "h100-sxm" and r["workload"] == "train"]:
-        rows.append({**r, "accelerator_id": "h200-sxm",
-                     "note": "H200 SXM has the H100 SXM's compute (mle_accelerator): the H100 training row is used; "
-                             "its larger memory bandwidth may raise MFU a little. " + r["note"]})
-    for ref_id, col, prec in [("A002", "measured_matmul_bf16_tflops", "bf16"), ("A004", "measured_matmul_bf16_tflops", "bf16"),
-                              ("A005", "measured_matmul_bf16_tflops", "bf16"), ("A005", "measured_matmul_fp8_tflops", "fp8"),
-                              ("A007", "measured_matmul_fp8_tflops", "fp8")]:
-        a = by_ref[ref_id]
-        if not a[col]:
-            continue
-        eff = float(a[col]) / float(a[peak_col[prec]])
-        rows.append(dict(accelerator_id=ACCELERATOR_IDS[ref_id][0], precision=prec, workload="mamf",
-                         efficiency_low=f"{eff:.4f}", efficiency=f"{eff:.4f}", efficiency_high=f"{eff:.4f}",
-                         source_id="mle_accelerator", status="derived", year="2026",
-                         note=f"maximum achievable matmul {a[col]} / dense peak {a[peak_col[prec]]} (S. Bekman, ml-engineering)"))
-    header = ["accelerator_id", "precision", "workload", "efficiency_low", "efficiency", "efficiency_high",
-              "source_id", "year", "status", "note"]
-    write(OUT / "efficiency.csv", header, rows)
+    probe["fp8"] = (probe["bf16"][0] * mm["fp8"] / mm["bf16"],
+                    f"bf16 training MFU x (fp8 / bf16 matmul efficiency) = {probe['bf16'][0]:.4f} x {mm['fp8']:.4f} / "
+                    f"{mm['bf16']:.4f}; not measured in training")
+    probe["fp16"] = (probe["bf16"][0], "bf16 training MFU used for fp16 (same tensor rate); fp16 training not measured")
+    # 2. published runs -> prior per generation and band (bf16 basis)
+    _, pub = read(OUT / "published_mfu.csv")
+    eligible = [r for r in pub if r["precision"] in ("bf16", "fp16") and float(r["model_params"]) >= PROBE_MAX_PARAMS]
+    pooled_all = [r for r in eligible if r["kind"] == "run" and int(r["year"]) >= PRIOR_MIN_YEAR]
+
+    def band_of(r):
+        return "frontier" if int(r["accelerator_count"]) >= FRONTIER_MIN_COUNT else "cluster"
+
+    def stats(sel):
+        v = sorted(float(r["mfu"]) for r in sel)
+        return v[0], statistics.median(v), v[-1]
+
+    pooled = {}
+    for band in ("cluster", "frontier"):
+        sel = [r for r in pooled_all if band_of(r) == band]
+        sel = sel if len(sel) >= 3 else pooled_all
+        pooled[band] = (stats(sel), sel)
+    p_lo, p_mid, p_hi = stats(pooled_all)
+    ratio_lo, ratio_hi = p_lo / p_mid, p_hi / p_mid
+
+    def prior(generation, band):
+        """(low, central, high, confidence, note) of the bf16 prior for a generation and band."""
+        gen = [r for r in eligible if r["generation"] == generation]
+        runs = [r for r in gen if r["kind"] == "run"]
+        if runs:
+            conf, use = "published", runs
+        elif gen:
+            conf, use = "benchmark", gen
+        else:
+            (lo, mid, hi), sel = pooled[band]
+            return lo, mid, hi, "transferred", (
+                f"no published large-scale run on {generation}: transferred prior = median (min-max) of {len(sel)} "
+                f"production runs published from {PRIOR_MIN_YEAR} on, all generations ({', '.join(r['run_id'] for r in sel)})")
+        in_band = [r for r in use if band_of(r) == band]
+        sel = in_band if len(in_band) >= 3 else use
+        lo, mid, hi = stats(sel)
+        where = "in this scale band" if sel is in_band else "(all scale bands: fewer than 3 in this band)"
+        if len(sel) < 3:
+            lo, hi = mid * ratio_lo, mid * ratio_hi
+            spread = (f"; fewer than 3 runs: low/high = central x the pooled min/median and max/median "
+                      f"({ratio_lo:.3f}, {ratio_hi:.3f})")
+        else:
+            spread = "; low/high = min/max"
+        kind = "production runs" if conf == "published" else "vendor benchmarks (no production run published)"
+        note = (f"median of {len(sel)} {kind} on {generation} {where}: "
+                f"{', '.join(r['run_id'] + ' ' + r['mfu'] for r in sel)}{spread}")
+        return lo, mid, hi, conf, note
+
+    def scaled(p, lo, mid, hi):
+        """bf16 prior -> precision p by the probe's training-MFU ratio, capped at the probe's matmul efficiency."""
+        if p in ("bf16", "fp16"):
+            return lo, mid, hi, ""
+        r = probe[p][0] / probe["bf16"][0]
+        cap = mm[p]
+        return (min(lo * r, cap), min(mid * r, cap), min(hi * r, cap),
+                f"; {p} = bf16 prior x the probe's {p}/bf16 training MFU ratio {r:.3f}, capped at the probe's {p} "
+                f"matmul efficiency {cap:.4f}")
+
+    _, own_acc = read(ROOT / "scripts" / "own_accelerators.csv")
+    parts = [(ACCELERATOR_IDS[a["accelerator_id"]][0], ACCELERATOR_IDS[a["accelerator_id"]][2].split(","),
+              GENERATION[a["accelerator_id"]]) for a in acc]
+    parts += [(a["accelerator_id"], [p for p in a["precisions"].split(",") if p], a["generation"]) for a in own_acc]
+    train = []
+    for band in ("cluster", "frontier", "probe"):
+        lo, mid, hi = pooled[band][0] if band != "probe" else (0, 0, 0)
+        if band != "probe":
+            for p in ("bf16", *[q for q in TRAIN_PRECISIONS if q != "bf16"]):  # bf16 first: the generic fallback
+                a, b, c, extra = scaled(p, lo, mid, hi)
+                train.append(dict(accelerator_id="*", precision=p, workload="train", scale_band=band, generation="*",
+                                  basis="transferred prior", confidence="transferred", efficiency_low=f"{a:.4f}",
+                                  efficiency=f"{b:.4f}", efficiency_high=f"{c:.4f}", source_id="joulebook_published_mfu",
+                                  status="derived", year="2026",
+                                  note=f"pooled prior of {len(pooled[band][1])} production runs published from "
+                                       f"{PRIOR_MIN_YEAR} on (all generations){extra}"))
+        for slug, precs, gen in parts:
+            for p in TRAIN_PRECISIONS:
+                if p not in precs:
+                    continue
+                if band == "probe":
+                    eff, pnote = probe[p]
+                    a, b, c = eff * ratio_lo, eff, min(eff * ratio_hi, mm[p])
+                    measured_here = gen == "hopper-sxm"
+                    basis = "probe" if measured_here else "probe (transferred)"
+                    conf = "measured" if measured_here else "transferred"
+                    note = ((f"our H100 probe (369M-parameter GPT, 1 GPU): {pnote}" if measured_here else
+                             f"our H100 probe's MFU applied as a fraction of this part's peak (no probe on {gen}): {pnote}")
+                            + f"; low/high = central x the pooled min/median and max/median ({ratio_lo:.3f}, "
+                              f"{ratio_hi:.3f}), high capped at the probe's {p} matmul efficiency {mm[p]:.4f}")
+                    src, status, year = "joulebook_h100_probe1", "derived", "2026"
+                else:
+                    lo, mid, hi, conf, note = prior(gen, band)
+                    a, b, c, extra = scaled(p, lo, mid, hi)
+                    note += extra
+                    basis = "published prior" if conf in ("published", "benchmark") else "transferred prior"
+                    src, status, year = "joulebook_published_mfu", "derived", "2026"
+                train.append(dict(accelerator_id=slug, precision=p, workload="train", scale_band=band, generation=gen,
+                                  basis=basis, confidence=conf, efficiency_low=f"{a:.4f}", efficiency=f"{b:.4f}",
+                                  efficiency_high=f"{c:.4f}", source_id=src, status=status, year=year, note=note))
+    # 3. maximum achievable matmul (ml-engineering)
+    mamf = []
+    mamf_src = [(ACCELERATOR_IDS[k][0], by_ref[k], "mle_accelerator") for k in ("A002", "A004", "A005", "A007")]
+    mamf_src += [(a["accelerator_id"], a, a["measured_source_id"]) for a in own_acc]
+    for slug, a, src in mamf_src:
+        for col, prec in (("measured_matmul_bf16_tflops", "bf16"), ("measured_matmul_fp8_tflops", "fp8")):
+            if not a[col]:
+                continue
+            eff = float(a[col]) / float(a[peak_col[prec]])
+            mamf.append(dict(accelerator_id=slug, precision=prec, workload="mamf",
+                             efficiency_low=f"{eff:.4f}", efficiency=f"{eff:.4f}", efficiency_high=f"{eff:.4f}",
+                             source_id=src, status="derived", year="2026",
+                             note=f"maximum achievable matmul {a[col]} / dense peak {a[peak_col[prec]]} (S. Bekman, ml-engineering)"))
+    header = ["accelerator_id", "precision", "workload", "scale_band", "generation", "basis", "confidence",
+              "efficiency_low", "efficiency", "efficiency_high", "source_id", "year", "status", "note"]
+    write(OUT / "efficiency.csv", header, train + rows + mamf)
 
 
 if __name__ == "__main__":

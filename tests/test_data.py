@@ -146,3 +146,30 @@ def test_a_row_with_an_unquoted_comma_is_caught(broken_data):
     p.write_text(p.read_text() + "CHF,2024,1.1,fx_annual_2024_secondary,secondary,a note, with a comma\n")
     with pytest.raises(DataValidationError, match="unquoted comma"):
         data.table("fx_rates")
+
+
+def test_every_accelerator_has_a_generation_and_a_training_prior_per_band():
+    eff = data.table("efficiency")
+    train = eff[eff["workload"] == "train"]
+    for a in data.accelerators().values():
+        assert a.generation, a.accelerator_id
+        for p in ("fp32", "tf32", "bf16", "fp16", "fp8"):
+            if not a.supports(p):
+                continue
+            rows = train[(train["accelerator_id"] == a.accelerator_id) & (train["precision"] == p)]
+            assert sorted(rows["scale_band"]) == ["cluster", "frontier", "probe"], (a.accelerator_id, p)
+
+
+def test_new_accelerators_are_sourced_dense_and_plausible():
+    accs = data.table("accelerators").set_index("accelerator_id")
+    known = set(data.table("sources")["source_id"])
+    for acc in ("b200", "gb200", "mi300x", "mi325x", "gaudi3", "tpu-v5e", "tpu-v5p", "tpu-v6e", "a10g"):
+        r = accs.loc[acc]
+        assert r["source_id"] in known and r["ref_id"].startswith("J"), acc
+        assert r["memory_gb"] > 0 and r["memory_bandwidth_tb_per_s"] > 0, acc
+    # dense, not sparse: the dense bf16 peak of B200 is half its sparse 4.5 PFLOPS; fp8 = 2 x bf16 on GPUs
+    assert accs.loc["b200", "bf16_fp16_dense_tflops"] == 2250
+    for acc in ("b200", "gb200", "mi300x", "mi325x"):
+        assert accs.loc[acc, "fp8_dense_tflops"] == pytest.approx(2 * accs.loc[acc, "bf16_fp16_dense_tflops"], rel=1e-3)
+    # parts without an embodied profile or price rows stay empty (n/a), never an invented stand-in
+    assert pd.isna(accs.loc["b200", "embodied_profile"]) and data.accelerator("b200").embodied_profile == ""

@@ -169,7 +169,8 @@ def test_break_even_is_where_the_totals_meet():
     out = federated.compare_frame(pd.DataFrame([row])).iloc[0]
     nstar = out["break_even_params_energy"]
     assert nstar > 0 and out["fl_wins_below_break_even_energy"]
-    at = federated.compare_frame(pd.DataFrame([dict(row, params=nstar)])).iloc[0]
+    # other inputs fixed, the MFU included (its prior would change with the model size's scale band)
+    at = federated.compare_frame(pd.DataFrame([dict(row, params=nstar, mfu=out["central_mfu_used"])])).iloc[0]
     assert at["fl_energy_kwh"] == pytest.approx(at["central_energy_kwh"], rel=1e-6)
     below = federated.compare_frame(pd.DataFrame([dict(row, params=nstar / 10)])).iloc[0]
     above = federated.compare_frame(pd.DataFrame([dict(row, params=nstar * 10)])).iloc[0]

@@ -1,6 +1,6 @@
 """Every committed notebook follows the conventions (notebooks/*.ipynb and the test fixtures).
 
-No outputs or execution counts; kernelspec python3; exactly one ``parameters``
+No outputs or execution counts; one kernelspec (python3, as `make setup` installs it); exactly one ``parameters``
 cell of literal assignments, each with a comment, that papermill can read; no
 papermill-injected cells; no ``sys.path`` edits; no ``def``/``class``; a title
 cell first; ``write_metrics`` in the last code cell; declared in reports.toml.
@@ -42,10 +42,27 @@ def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no .ipynb"
 
 
+# The kernel `make setup` installs into .venv (and `make lab` opens): one kernelspec for every notebook.
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (joulebook)", "language": "python"}
+
+
+def test_every_notebook_is_checked():
+    """The checks below walk every committed .ipynb (a notebook elsewhere would escape them)."""
+    import os
+
+    committed = set()
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in {"reports", "build", "__pycache__"}]
+        committed |= {Path(dirpath) / f for f in filenames if f.endswith(".ipynb")}
+    assert committed <= set(ALL), f"notebooks outside notebooks/ and tests/fixtures/: {sorted(committed - set(ALL))}"
+
+
 @pytest.mark.parametrize("path", ALL, ids=ids(ALL))
 def test_no_outputs_and_python3_kernel(path):
     nb = load(path)
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert dict(nb.metadata.get("kernelspec", {})) == KERNELSPEC, (
+        f"kernelspec is {dict(nb.metadata.get('kernelspec', {}))}; set metadata.kernelspec to {KERNELSPEC} "
+        "(what `make lab` saves)")
     for i, cell in enumerate(code_cells(nb)):
         assert cell.get("outputs") == [], f"cell {i} has outputs"
         assert cell.get("execution_count") is None, f"cell {i} has an execution count"

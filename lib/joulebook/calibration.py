@@ -290,14 +290,10 @@ def compare_frame(fitted: pd.DataFrame) -> pd.DataFrame:
         out[f"{tag}_energy_error_pct"] = np.round(
             100.0 * (out[f"{tag}_energy_per_step_j"] / out["energy_per_step_j"] - 1.0), 6) + 0.0
     # MFU used by each prediction
-    out["before_mfu"] = [_default_mfu(a, p) for a, p in zip(f["accelerator"], f["precision"], strict=True)]
+    out["before_mfu"] = before["mfu_used"].to_numpy(float)  # the prior for this model size (scale band)
     out["generic_mfu"] = generic[1]
     out["after_mfu"] = f["mfu"].to_numpy(float)
     return out
-
-
-def _default_mfu(acc_id: str, precision: str) -> float:
-    return data.efficiency(acc_id, precision, "train")[1]
 
 
 def _generic_mfu() -> tuple[float, float, float, str]:

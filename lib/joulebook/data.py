@@ -111,6 +111,9 @@ SCHEMAS: dict[str, tuple[list[str], dict[str, tuple[float, float]]]] = {
                            "intermediate": (16, 1e7), "vocab": (100, 1e7), "experts": (1, 1024), "experts_active": (1, 1024)}),
     "inference_runtime.csv": (["name", "kind", "applies_to", "unit"],
                               {"value_low": (0, 1e6), "value": (0, 1e6), "value_high": (0, 1e6)}),
+    "published_mfu.csv": (["run_id", "generation", "precision", "accelerator_count", "model_params", "mfu", "kind"],
+                          {"accelerator_count": (1, 1e6), "model_params": (1e6, 1e13), "active_params": (1e6, 1e13),
+                           "mfu": (0.01, 1)}),
     "measured/h100_calibration.csv": (["experiment", "seconds", "energy_j_counter"],
                                       {"seconds": (0, 1e6), "energy_j_counter": (0, 1e9), "power_w_mean": (0, 5000),
                                        "power_w_max": (0, 5000), "batch": (1, 1e6), "seq": (1, 1e7), "params": (1, 1e13),
@@ -283,11 +286,27 @@ def cached(fn):
 
 
 def data_dir() -> Path:
-    """The folder holding the tables: ``$JOULEBOOK_DATA_DIR`` or the repository's ``data/``."""
+    """The folder holding the tables, first found of:
+
+    1. ``$JOULEBOOK_DATA_DIR`` (an override, read on every call);
+    2. the checkout's ``data/`` when this package runs from a joulebook checkout
+       (``lib/joulebook`` next to ``pyproject.toml``: an editable install or ``PYTHONPATH=lib``);
+    3. ``joulebook/_data/``, the copy of ``data/`` a wheel ships (``pip install .``; see ``setup.py``).
+    """
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data"
+    return _default_data_dir()
+
+
+@cache
+def _default_data_dir() -> Path:
+    """Where the tables are without the override (part of :func:`data_dir`; looked up once per process)."""
+    package = Path(__file__).resolve().parent
+    root = package.parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "data").is_dir():
+        return root / "data"
+    return package / "_data"
 
 
 def _row(df: pd.DataFrame, i: int) -> int:
@@ -724,17 +743,18 @@ class Accelerator:
     idle_w: float | None
     precisions: tuple[str, ...]
     peak_tflops: dict[str, float] = field(hash=False, compare=False)
-    embodied_profile: str = "a100"
+    embodied_profile: str = ""  # "" = no embodied-carbon profile in the data set
     source_id: str = ""
     year: int = 0
     status: str = ""
+    generation: str = ""  # key of the training-MFU prior (efficiency.csv)
 
     def peak(self, precision: str) -> float:
         """Dense peak TFLOP/s (TOP/s for int8) at ``precision``; raises if unsupported."""
         precision = normalise_precision(precision)
         if precision not in self.precisions or precision not in self.peak_tflops:
             raise InputError("precision", f"{precision} is not supported by {self.accelerator_id} "
-                                          f"(supported: {', '.join(self.precisions)})")
+                                          f"(supported: {', '.join(self.precisions) or 'none: the data set has no peak figures for it'})")
         return self.peak_tflops[precision]
 
     def supports(self, precision: str) -> bool:
@@ -761,13 +781,18 @@ def _num(v) -> float | None:
     return None if math.isnan(f) else f
 
 
+def _text(v) -> str:
+    """A text cell, or "" when it is empty (pandas reads empty cells as NaN)."""
+    return v.strip() if isinstance(v, str) else ""
+
+
 @cache
 def _accelerator_index(directory: str) -> tuple[dict[str, Accelerator], dict[str, str]]:
     df = table("accelerators")
     accs: dict[str, Accelerator] = {}
     alias: dict[str, str] = {}
     for _, r in df.iterrows():
-        precs = tuple(p.strip() for p in str(r["precisions"]).split(",") if p.strip())
+        precs = tuple(p.strip() for p in _text(r["precisions"]).split(",") if p.strip())
         peaks = {p: _num(r.get(col)) for p, col in PEAK_COLUMN.items() if p != "int4"}
         peaks = {p: v for p, v in peaks.items() if v is not None}
         a = Accelerator(
@@ -775,8 +800,8 @@ def _accelerator_index(directory: str) -> tuple[dict[str, Accelerator], dict[str
             form_factor=r["form_factor"], memory_gb=_num(r["memory_gb"]) or float("nan"),
             memory_bandwidth_tb_per_s=_num(r["memory_bandwidth_tb_per_s"]) or float("nan"),
             tdp_w=_num(r["tdp_w"]) or float("nan"), idle_w=_num(r.get("idle_w")), precisions=precs,
-            peak_tflops=peaks, embodied_profile=r.get("embodied_profile") or "a100", source_id=r["source_id"],
-            year=int(r["year"]), status=r["status"])
+            peak_tflops=peaks, embodied_profile=_text(r.get("embodied_profile")), source_id=r["source_id"],
+            year=int(r["year"]), status=r["status"], generation=_text(r.get("generation")))
         accs[a.accelerator_id] = a
         alias[a.accelerator_id] = a.accelerator_id
         for al in str(r.get("aliases") or "").split(";"):

@@ -467,6 +467,7 @@ def centralized_frame(df: pd.DataFrame) -> pd.DataFrame:
     out["central_tokens"] = tokens
     out["central_data_gb"] = data_gb
     out["central_electricity_cost_usd"] = est["electricity_cost_usd"].to_numpy()
+    out["central_mfu_used"] = est["mfu_used"].to_numpy()  # the MFU prior depends on the model size (scale band)
     for k, case in enumerate(CASES):
         sfx = "" if case == "central" else f"_{case}"
         comp_kwh = est[f"facility_energy_kwh{sfx}"].to_numpy()
@@ -506,9 +507,12 @@ def compare_frame(df: pd.DataFrame) -> pd.DataFrame:
         out[f"winner_{what}"] = np.where(fl_wins, "federated", "centralized")
         out[f"robust_{what}"] = np.where(fl_wins, out[f"fl_{unit}_high"].to_numpy() < out[f"central_{unit}_low"].to_numpy(),
                                          out[f"central_{unit}_high"].to_numpy() < out[f"fl_{unit}_low"].to_numpy())
-    # break-even: both totals are affine in the parameter count, so two evaluations fix the line
+    # break-even: at a fixed MFU both totals are affine in the parameter count, so two evaluations fix the
+    # line; the second pins the MFU of the first (the prior changes with the model size's scale band)
     df2 = df.copy().reset_index(drop=True)
     df2["params"] = pd.to_numeric(df2["params"]).to_numpy(dtype=float) * 2.0
+    given = pd.to_numeric(df2["mfu"], errors="coerce").to_numpy(dtype=float) if "mfu" in df2.columns else np.full(len(df2), np.nan)
+    df2["mfu"] = np.where(np.isnan(given), out["central_mfu_used"].to_numpy(dtype=float), given)
     fl2 = federated_frame(df2)
     ce2 = centralized_frame(df2)
     n1 = pd.to_numeric(df["params"]).to_numpy(dtype=float)

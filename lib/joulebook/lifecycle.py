@@ -30,9 +30,12 @@ class EmbodiedProfile:
 
 
 @data.cached
-def embodied_profile(accelerator) -> EmbodiedProfile:
+def embodied_profile(accelerator) -> EmbodiedProfile | None:
+    """The accelerator's embodied-carbon profile, or None when the data set has none for it."""
     acc = data.accelerator(accelerator)
     df = data.table("embodied_profiles").set_index("profile")
+    if not acc.embodied_profile or acc.embodied_profile not in df.index:
+        return None
     r = df.loc[acc.embodied_profile]
     return EmbodiedProfile(acc.embodied_profile,
                            (float(r["accelerator_kgco2e_low"]), float(r["accelerator_kgco2e"]), float(r["accelerator_kgco2e_high"])),

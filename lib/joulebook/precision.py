@@ -711,8 +711,10 @@ class PrecisionStudy:
     def step_table(self) -> pd.DataFrame:
         """Per step and per job, every accelerator and precision."""
         f = self.per_precision
+        text = f["mfu_basis"].astype(str)
+        basis = text.where(~f["mfu_low_confidence"].astype(bool), text + " (low confidence)")
         return pd.DataFrame({
-            "accelerator": f["accelerator"], "precision": f["label"], "bound": f["bound"],
+            "accelerator": f["accelerator"], "precision": f["label"], "MFU basis": basis, "bound": f["bound"],
             "step time (ms)": f["step_time_s"] * 1e3, "energy per step (J)": f["energy_per_step_j"],
             "wall clock (h)": f["wall_clock_hours"], "facility energy (kWh)": f["facility_energy_kwh"],
             "facility energy low-high (kWh)": [_range(a, b) for a, b in
@@ -812,6 +814,22 @@ class PrecisionStudy:
         span = f"{power.min():,.0f} W" if round(power.min()) == round(power.max()) else \
             f"{power.min():,.0f}-{power.max():,.0f} W"
         text += f". The modelled accelerator power is {span} in every precision: the saving is time, not power."
+        text += " " + self.prose_basis()
+        return text
+
+    def prose_basis(self) -> str:
+        """Which MFU basis the comparison uses (one for every accelerator and precision) and which parts are
+        low confidence; precisions are compared on one accelerator, accelerators are not ranked here."""
+        f = self.per_precision
+        band = sorted(set(f["mfu_scale_band"]))
+        low = sorted(set(f.loc[f["mfu_low_confidence"].astype(bool), "accelerator"]))
+        what = ("our H100 probe's MFU per precision (a probe-sized model)" if band == ["probe"] else
+                "the published-run prior of each accelerator's generation")
+        text = (f"Every accelerator and precision uses one MFU basis for this model size and count: {what} "
+                f"(scale band {', '.join(band)}).")
+        if low:
+            text += (f" Low confidence (no MFU measured or published on their generation, transferred): "
+                     f"{', '.join(low)}.")
         return text
 
     def prose_measured(self) -> str:

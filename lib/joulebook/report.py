@@ -6,6 +6,7 @@ Nothing here has side effects at import.
 
 from __future__ import annotations
 
+import html as _html
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ def md(text: str) -> None:
 
 
 def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None = None, index: bool = False) -> None:
-    """Display a DataFrame as a compact HTML table with number formats."""
+    """Display a DataFrame as a compact HTML table with number formats (cells and caption are escaped)."""
     from IPython.display import HTML, display
 
     df = df.copy()
@@ -40,7 +41,7 @@ def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None =
             df[col] = [number(v) for v in df[col]]
     html = df.to_html(index=index, border=0, classes="jb-table", escape=True, na_rep="n/a")
     if caption:
-        html = f"<p><b>{caption}</b></p>" + html
+        html = f"<p><b>{_html.escape(str(caption), quote=True)}</b></p>" + html
     display(HTML(html))
 
 

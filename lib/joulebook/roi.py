@@ -187,15 +187,33 @@ def hardware_frame(*, params: float, tokens: float, accelerators: Iterable[str] 
 
 
 def ranking(frame: pd.DataFrame, job: str = "pre-training") -> pd.DataFrame:
-    """Configurations of one job ranked by tokens per kWh and per dollar (1 = best; NaN prices rank last)."""
+    """Configurations of one job ranked by tokens per kWh and per dollar (1 = best; NaN prices rank last).
+
+    Only configurations whose model state fits in memory and whose accelerator has a published
+    large-scale MFU for its generation are ranked (``ranked``); the others (``mfu_low_confidence``: a
+    transferred prior or vendor benchmarks only) follow, unranked, so a low-confidence part is never best.
+    Every row of ``frame`` comes from one call of the training model, so all share one MFU basis.
+    """
     if job not in JOBS:
         raise InputError("job", f"unknown job {job!r} (one of {', '.join(JOBS)})")
     f = frame[frame["job"] == job].copy()
     fits = f["fits_memory"].to_numpy(dtype=bool) if "fits_memory" in f.columns else np.ones(len(f), dtype=bool)
+    low = (f["mfu_low_confidence"].to_numpy(dtype=bool) if "mfu_low_confidence" in f.columns
+           else np.zeros(len(f), dtype=bool))
+    f["ranked"] = fits & ~low
     for col in ("tokens_per_kwh", "tokens_per_usd_cloud", "tokens_per_usd_owned"):
-        metric = f[col].where(fits)  # a configuration whose model state does not fit ranks last
+        metric = f[col].where(f["ranked"])  # not ranked: does not fit, or low-confidence MFU
         f[f"rank_{col}"] = metric.rank(ascending=False, method="min", na_option="bottom").astype(int)
-    return f.sort_values(["rank_tokens_per_kwh", "rank_tokens_per_usd_cloud", "accelerator", "count"]).reset_index(drop=True)
+    f["_fits"] = fits
+    f = f.sort_values(["rank_tokens_per_kwh", "ranked", "_fits", "rank_tokens_per_usd_cloud", "accelerator", "count"],
+                      ascending=[True, False, False, True, True, True])
+    return f.drop(columns="_fits").reset_index(drop=True)
+
+
+def best_ranked(ranked: pd.DataFrame) -> pd.Series | None:
+    """The top configuration of :func:`ranking`, or None when nothing may be ranked."""
+    top = ranked[ranked["ranked"]]
+    return None if top.empty else top.iloc[0]
 
 
 # --------------------------------------------------------------------------- break-even
@@ -795,11 +813,15 @@ class RoiStudy:
 
     def ranking_table(self) -> pd.DataFrame:
         r = self.ranked
+        why = np.where(r["mfu_low_confidence"], "not ranked: low-confidence MFU", "not ranked: does not fit")
         return pd.DataFrame({
-            "rank (tokens/kWh)": r["rank_tokens_per_kwh"], "accelerator": r["accelerator"],
+            "rank (tokens/kWh)": np.where(r["ranked"], r["rank_tokens_per_kwh"].astype(str), why),
+            "accelerator": r["accelerator"], "MFU basis": r["mfu_basis"],
             "count": r["count"].astype(int), "tokens per kWh": r["tokens_per_kwh"],
-            "tokens per USD (cloud)": r["tokens_per_usd_cloud"], "rank (cloud USD)": r["rank_tokens_per_usd_cloud"],
-            "tokens per USD (owned)": r["tokens_per_usd_owned"], "rank (owned USD)": r["rank_tokens_per_usd_owned"],
+            "tokens per USD (cloud)": r["tokens_per_usd_cloud"],
+            "rank (cloud USD)": np.where(r["ranked"], r["rank_tokens_per_usd_cloud"].astype(str), "-"),
+            "tokens per USD (owned)": r["tokens_per_usd_owned"],
+            "rank (owned USD)": np.where(r["ranked"], r["rank_tokens_per_usd_owned"].astype(str), "-"),
             "fits in memory": np.where(r["fits_memory"], "yes", "no"),
         })
 
@@ -880,23 +902,37 @@ class RoiStudy:
         p = self.parameters
         f = self.hardware[(self.hardware["job"] == "pre-training")]
         r = ranking(self.hardware, "pre-training")
-        best_kwh = r.iloc[0]
-        fastest = f.loc[f["wall_clock_hours"].idxmin()]
-        cloud = f[f["tokens_per_usd_cloud"].notna()]
+        best_kwh = best_ranked(r)
+        ok = f[~f["mfu_low_confidence"] & f["fits_memory"]]
+        bands = ", ".join(sorted(set(f["mfu_scale_band"])))
         text = (f"Pre-training {p['params'] / 1e9:,.3g}B parameters on {p['tokens'] / 1e9:,.4g}B tokens in "
-                f"{p['precision']}: the fewest kWh are used by **{best_kwh['accelerator']}** "
-                f"({best_kwh['facility_energy_kwh']:,.0f} kWh, {_big(best_kwh['tokens_per_kwh'])} tokens per kWh); the "
-                f"fastest is {int(fastest['count'])} x {fastest['accelerator']} at {fastest['wall_clock_hours']:,.3g} h. ")
+                f"{p['precision']}, every configuration on one MFU basis (the published-run prior of its accelerator "
+                f"generation for this model size, scale band {bands}; a transferred prior where no run is "
+                "published): ")
+        if best_kwh is None:
+            text += ("no compared accelerator has a published large-scale MFU for its generation, so none is "
+                     "ranked. ")
+        else:
+            fastest = ok.loc[ok["wall_clock_hours"].idxmin()]
+            text += (f"among the accelerators with a published large-scale MFU, the fewest kWh are used by "
+                     f"**{best_kwh['accelerator']}** ({best_kwh['facility_energy_kwh']:,.0f} kWh, "
+                     f"{_big(best_kwh['tokens_per_kwh'])} tokens per kWh); the fastest is {int(fastest['count'])} x "
+                     f"{fastest['accelerator']} at {fastest['wall_clock_hours']:,.3g} h. ")
+        cloud = ok[ok["tokens_per_usd_cloud"].notna()]
         if not cloud.empty:
             bc = cloud.loc[cloud["tokens_per_usd_cloud"].idxmax()]
             text += f"On cloud on-demand prices the cheapest is {bc['accelerator']} ({_usd(bc['cloud_cost_usd'])}). "
-        owned = f[f["tokens_per_usd_owned"].notna()]
+        owned = ok[ok["tokens_per_usd_owned"].notna()]
         if not owned.empty:
             bo = owned.loc[owned["tokens_per_usd_owned"].idxmax()]
             text += (f"Owned, with capex over {p['lifetime_years']:g} years at {p['owned_utilisation']:.0%} use and "
                      f"{p['operations_share_per_year']:.0%} a year for operations, the cheapest is {bo['accelerator']} "
                      f"({_usd(bo['owned_cost_usd'])}, {bo['owned_cost_usd'] / bo['cloud_cost_usd']:.0%} of its "
                      "cloud price). ")
+        unranked = sorted(set(f.loc[f["mfu_low_confidence"], "accelerator"]))
+        if unranked:
+            text += (f"Not ranked, shown for reference: {', '.join(unranked)} (no published large-scale run on their "
+                     "generation, so their MFU is a transferred prior or a vendor benchmark: low confidence). ")
         no_price = sorted(set(f.loc[f["cloud_cost_usd"].isna(), "accelerator"]))
         if no_price:
             text += f"The data set has no rental or purchase price for {', '.join(no_price)}: their costs show n/a. "
@@ -905,12 +941,13 @@ class RoiStudy:
             text += ("Configurations whose fully sharded model state (16 bytes per parameter) exceeds memory: "
                      + ", ".join(f"{int(c)} x {a}" for a, c in zip(nofit["accelerator"], nofit["count"], strict=True))
                      + ". ")
-        ft = self.hardware[self.hardware["job"] == "fine-tuning"]
-        bft = ft.loc[ft["facility_energy_kwh"].idxmin()]
-        text += (f"The fine-tuning job ({p['finetune_share']:.0%} of the tokens) takes "
-                 f"{bft['facility_energy_kwh']:,.3g} kWh on {int(bft['count'])} x {bft['accelerator']}: "
-                 "every figure scales with the tokens, so the ranking is the same. The training model has no "
-                 "communication overhead: the count changes the wall-clock time, not the energy or the cost.")
+        bft = best_ranked(ranking(self.hardware, "fine-tuning"))
+        if bft is not None:
+            text += (f"The fine-tuning job ({p['finetune_share']:.0%} of the tokens) takes "
+                     f"{bft['facility_energy_kwh']:,.3g} kWh on {int(bft['count'])} x {bft['accelerator']}: "
+                     "every figure scales with the tokens, so the ranking is the same. ")
+        text += ("The training model has no communication overhead: the count changes the wall-clock time, not the "
+                 "energy or the cost.")
         return text
 
     def prose_switch(self) -> str:
@@ -978,7 +1015,7 @@ class RoiStudy:
         return text
 
     def finding(self) -> str:
-        r = self.ranked.iloc[0]
+        r = best_ranked(self.ranked)
         s = self.switch
         be = s.owned
         own = f"pays back in month {be.month}" if be.month is not None else f"never pays back within {s.horizon_months} months"
@@ -991,15 +1028,19 @@ class RoiStudy:
             mix = f"the cheapest year owns {m.best_count} {m.accelerator}, enough for the peak"
         else:
             mix = f"the cheapest year owns {m.best_count} {m.accelerator} and bursts the rest to the cloud"
-        return (f"{r['accelerator']} gives the most tokens per kWh; moving {s.from_count} x {s.from_accelerator} to "
+        lead = (f"{r['accelerator']} gives the most tokens per kWh of the parts with a published large-scale MFU"
+                if r is not None else "no compared part has a published large-scale MFU, so none is ranked")
+        return (f"{lead}; moving {s.from_count} x {s.from_accelerator} to "
                 f"{s.to_count} x {s.to_accelerator} at {s.utilisation:.0%} utilisation {own} owned (cloud: {cl}); "
                 f"{mix}.")
 
     def metrics(self) -> dict[str, Any]:
-        r = self.ranked.iloc[0]
+        r = best_ranked(self.ranked)
         s = self.switch
-        kf = [{"label": f"tokens per kWh, {r['accelerator']}", "value": round6(r["tokens_per_kwh"]), "unit": "tokens/kWh"},
-              {"label": "owned switch savings per month", "value": round6(s.owned.savings_usd_per_month), "unit": "USD"}]
+        kf = [{"label": f"tokens per kWh, {r['accelerator']}", "value": round6(r["tokens_per_kwh"]), "unit": "tokens/kWh"}
+              ] if r is not None else []
+        kf.append({"label": "owned switch savings per month", "value": round6(s.owned.savings_usd_per_month),
+                   "unit": "USD"})
         if s.owned.month is not None:
             kf.append({"label": "owned switch break-even", "value": s.owned.month, "unit": "months"})
         elif s.cloud.month is not None:
@@ -1009,8 +1050,11 @@ class RoiStudy:
             "title": "Hardware benchmarking and ROI",
             "finding": self.finding(),
             "key_figures": kf[:4],
-            "best_tokens_per_kwh_accelerator": r["accelerator"],
-            "best_tokens_per_kwh": round6(r["tokens_per_kwh"]),
+            "best_tokens_per_kwh_accelerator": r["accelerator"] if r is not None else None,
+            "best_tokens_per_kwh": round6(r["tokens_per_kwh"]) if r is not None else None,
+            "mfu_basis": sorted(set(self.hardware["mfu_basis"])),
+            "low_confidence_accelerators": sorted(set(self.hardware.loc[self.hardware["mfu_low_confidence"],
+                                                                        "accelerator"])),
             "to_count": s.to_count,
             "speed_ratio": round6(s.speed_ratio),
             "owned_break_even_month": s.owned.month,

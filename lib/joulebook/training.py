@@ -2,6 +2,9 @@
 
     FLOPs          = 6 N_act D  [+ 6 L s d D attention, x 4/3 with full recomputation]
     rate           = peak(precision) x MFU                      per accelerator
+    MFU            = the prior of data/efficiency.csv (workload train) for the accelerator's
+                     generation, the precision and the scale band (probe-sized model / cluster /
+                     frontier); see :func:`mfu_prior` (or given, or calibrated)
     acc-hours      = FLOPs / (rate x scaling_efficiency) / 3600   (or given: skips the FLOPs path)
     wall clock     = acc-hours / count
     P_acc          = P_idle + (P_cap - P_idle) x busy_fraction  (or given mean power)
@@ -55,6 +58,77 @@ NUMERIC_INPUTS = ("params", "active_params", "tokens", "steps", "batch", "seq_le
                   "hidden", "count", "mfu", "accelerator_hours", "power_w", "node_power_w", "pue",
                   "intensity_g_per_kwh", "price_usd_per_kwh", "cloud_price_usd_per_gpu_hour",
                   "purchase_usd_per_accelerator", "wue_l_per_kwh", "lifetime_years", "utilisation", "scaling_efficiency")
+
+
+#: scale bands of the training-MFU prior (data/efficiency.csv ``scale_band``; built by scripts/build_data.py
+#: with the same thresholds): models under PROBE_MAX_PARAMS take our H100 probe's MFU ("probe"); larger
+#: models the published-run prior of the accelerator's generation, on fewer than FRONTIER_MIN_COUNT
+#: accelerators ("cluster") or more ("frontier").
+SCALE_BANDS = ("probe", "cluster", "frontier")
+PROBE_MAX_PARAMS = 1e9
+FRONTIER_MIN_COUNT = 2048
+#: confidence values of a prior row that mark a part as low-confidence: no published production run on its
+#: generation (a transferred prior, or vendor benchmarks only). Such parts are never ranked best.
+LOW_CONFIDENCE = ("transferred", "benchmark")
+
+
+@dataclass(frozen=True)
+class MfuPrior:
+    """The MFU basis of one accelerator, precision and scale band (a row of efficiency.csv)."""
+
+    low: float
+    central: float
+    high: float
+    source_id: str
+    basis: str
+    scale_band: str
+    confidence: str
+    generation: str
+    note: str
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.confidence in LOW_CONFIDENCE
+
+
+_BANDS_SORTED = tuple(sorted(SCALE_BANDS))  # cluster, frontier, probe
+
+
+def _band_codes(params, count) -> np.ndarray:
+    """Indices into ``_BANDS_SORTED`` (NaN parameters, i.e. accelerator-hours given, count as cluster)."""
+    p = np.asarray(params, dtype=float)
+    c = np.asarray(count, dtype=float)
+    return np.where(p < PROBE_MAX_PARAMS, 2, np.where(c >= FRONTIER_MIN_COUNT, 1, 0))
+
+
+def scale_band(params, count) -> np.ndarray:
+    """Scale band per scenario (vectorized): ``probe`` below 1e9 parameters, else ``cluster`` / ``frontier``
+    by accelerator count. Unknown parameters (accelerator-hours given) count as ``cluster``."""
+    return np.array(_BANDS_SORTED, dtype=object)[_band_codes(params, count)]
+
+
+@data.cached
+def mfu_prior(accelerator, precision: str, band: str = "cluster") -> MfuPrior:
+    """The training-MFU prior (low, central, high, basis, confidence) for an accelerator, precision and band.
+
+    A part whose generation has no row falls back to the pooled (transferred) prior ``*`` of the band.
+    """
+    if band not in SCALE_BANDS:
+        raise InputError("scale_band", f"unknown scale band {band!r} (one of {', '.join(SCALE_BANDS)})")
+    acc = data.accelerator(accelerator)
+    p = data.normalise_precision(precision)
+    df = data.table("efficiency")
+    tr = df[(df["workload"] == "train") & (df["scale_band"] == band)]
+    hit = tr[(tr["accelerator_id"] == acc.accelerator_id) & (tr["precision"] == p)]
+    if hit.empty:
+        band_any = "cluster" if band == "probe" else band
+        pooled = df[(df["workload"] == "train") & (df["scale_band"] == band_any) & (df["accelerator_id"] == "*")]
+        hit = pooled[pooled["precision"] == p]
+        if hit.empty:
+            hit = pooled[pooled["precision"] == "bf16"]
+    r = hit.iloc[0]
+    return MfuPrior(float(r["efficiency_low"]), float(r["efficiency"]), float(r["efficiency_high"]), str(r["source_id"]),
+                    str(r["basis"]), band, str(r["confidence"]), str(r["generation"]), str(r["note"]))
 
 
 def training_flops(params, tokens, *, active_params=None, layers=None, hidden=None, seq_len=None, recompute=False):
@@ -219,7 +293,11 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     accelerator_hours, power_w, node_power_w, pue, region, intensity_g_per_kwh, price_usd_per_kwh,
     cloud_price_usd_per_gpu_hour, purchase_usd_per_accelerator, wue_l_per_kwh, lifetime_years, utilisation.
 
-    Output: the input columns plus ``<key>``, ``<key>_low``, ``<key>_high`` for every output key.
+    Output: the input columns plus ``<key>``, ``<key>_low``, ``<key>_high`` for every output key, and the
+    MFU basis of each row: ``mfu_used`` (central), ``mfu_basis`` (``probe``, ``probe (transferred)``,
+    ``published prior``, ``transferred prior``, ``given``, ``accelerator-hours given``), ``mfu_confidence``,
+    ``mfu_scale_band`` and ``mfu_low_confidence`` (True: no published large-scale run on the generation;
+    never rank such a row best).
     """
     if not isinstance(df, pd.DataFrame):
         raise InputError("scenarios", "expected a pandas DataFrame")
@@ -278,9 +356,13 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     prec_series = df["precision"] if "precision" in df.columns else pd.Series(["bf16"] * n)
     a_codes, a_uniq = _factorize(acc_series, "h100-sxm")
     p_codes, p_uniq = _factorize(prec_series, "bf16")
-    pair_codes, pair_uniq = pd.factorize(a_codes.astype(np.int64) * len(p_uniq) + p_codes, sort=False)
+    b_codes = _band_codes(params, count)
+    nb = len(SCALE_BANDS)
+    key = (a_codes.astype(np.int64) * len(p_uniq) + p_codes) * nb + b_codes
+    pair_codes, pair_uniq = pd.factorize(key, sort=False)
     codes = pair_codes
-    resolved = [_resolve_acc(a_uniq[int(u) // len(p_uniq)], p_uniq[int(u) % len(p_uniq)]) for u in pair_uniq]
+    resolved = [_resolve_acc(a_uniq[int(u) // nb // len(p_uniq)], p_uniq[int(u) // nb % len(p_uniq)],
+                             _BANDS_SORTED[int(u) % nb]) for u in pair_uniq]
     R = np.array([[r["peak"], r["mfu"][0], r["mfu"][1], r["mfu"][2], r["tdp"], r["idle"], r["node"][0], r["node"][1],
                    r["node"][2], r["emb"][0], r["emb"][1], r["emb"][2], r["cloud"][0], r["cloud"][1], r["cloud"][2],
                    r["buy"][0], r["buy"][1], r["buy"][2]] for r in resolved], dtype=float)
@@ -380,12 +462,39 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
         np.multiply(hours, costs.amortised_usd_per_hour(buy[k], life[k], util[k]), out=onprem)
         onprem += elec
     res = pd.DataFrame(block.T, index=df.index, columns=names, copy=False)
+    # the MFU basis of every row: like-with-like comparisons and rankings read these
+    low = np.array([r["mfu_confidence"] in LOW_CONFIDENCE for r in resolved], dtype=bool)[codes]
+    used = np.broadcast_to(np.asarray(mfu[1], dtype=float), (n,)).copy()
+    overrides = []
+    for given, label in ((mfu_opt, "given"), (hours_opt, "accelerator-hours given")):
+        if given is not None:
+            g = ~np.isnan(given)
+            overrides.append((g, label))
+            low[g] = False
+            if label != "given":
+                used[g] = np.nan
+    res["mfu_used"] = used
+    res["mfu_basis"] = _labels([r["mfu_basis"] for r in resolved], codes, overrides)
+    res["mfu_confidence"] = _labels([r["mfu_confidence"] for r in resolved], codes,
+                                    [(g, "given") for g, _ in overrides])
+    res["mfu_scale_band"] = pd.Categorical.from_codes(b_codes, categories=list(_BANDS_SORTED))
+    res["mfu_low_confidence"] = low
+    names = names + ["mfu_used", "mfu_basis", "mfu_confidence", "mfu_scale_band", "mfu_low_confidence"]
     keep = [c for c in df.columns if c not in names]
     return pd.concat([df[keep], res], axis=1)
 
 
-def _resolve_acc(acc_name: str, precision: str) -> dict[str, Any]:
-    return _resolve_acc_cached(str(data.data_dir()), str(acc_name).lower(), str(precision).lower())
+def _labels(per_unique: list[str], codes: np.ndarray, overrides) -> pd.Categorical:
+    """A text column for every scenario from one label per unique row (categorical: cheap for sweeps)."""
+    cats = list(dict.fromkeys([*per_unique, *(label for _, label in overrides)]))
+    idx = np.array([cats.index(x) for x in per_unique], dtype=np.int64)[codes]
+    for mask, label in overrides:
+        idx[mask] = cats.index(label)
+    return pd.Categorical.from_codes(idx, categories=cats)
+
+
+def _resolve_acc(acc_name: str, precision: str, band: str = "cluster") -> dict[str, Any]:
+    return _resolve_acc_cached(str(data.data_dir()), str(acc_name).lower(), str(precision).lower(), band)
 
 
 def _resolve_region(name: str) -> dict[str, Any]:
@@ -393,18 +502,21 @@ def _resolve_region(name: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def _resolve_acc_cached(_dir: str, acc_name: str, precision: str) -> dict[str, Any]:
+def _resolve_acc_cached(_dir: str, acc_name: str, precision: str, band: str) -> dict[str, Any]:
     acc = data.accelerator(acc_name)
     p = data.normalise_precision(precision)
     peak = acc.peak(p)
-    lo, mid, hi, src = data.efficiency(acc.accelerator_id, p, "train")
+    prior = mfu_prior(acc.accelerator_id, p, band)
+    lo, mid, hi, src = prior.low, prior.central, prior.high, prior.source_id
     idle, _, _ = hardware.idle_power_w(acc) if not math.isnan(acc.tdp_w) else (float("nan"), "", "")
     node = tuple(hardware.node_power_w(acc, w) if not math.isnan(acc.tdp_w) else 0.0 for w in ("low", "central", "high"))
-    emb = lifecycle.embodied_profile(acc).kg_per_accelerator_hour()
+    nan3 = (float("nan"),) * 3
+    prof = lifecycle.embodied_profile(acc)
+    emb = prof.kg_per_accelerator_hour() if prof is not None else nan3
     cp = costs.cloud_price(acc)
     bp = costs.purchase_price(acc)
-    nan3 = (float("nan"),) * 3
-    return {"id": acc.accelerator_id, "peak": peak, "mfu": (lo, mid, hi), "mfu_source": src, "tdp": acc.tdp_w,
+    return {"id": acc.accelerator_id, "peak": peak, "mfu": (lo, mid, hi), "mfu_source": src,
+            "mfu_basis": prior.basis, "mfu_confidence": prior.confidence, "tdp": acc.tdp_w,
             "idle": idle, "node": node, "emb": emb, "cloud": cp.as_tuple() if cp else nan3,
             "buy": bp.as_tuple() if bp else nan3}
 
@@ -501,20 +613,34 @@ def _assumptions(acc, prec, reg, inputs: Mapping[str, Any], calib, ci_window, fr
     a = Assumptions()
     src: list[str] = [acc.source_id]
     a.add("peak_tflops", acc.peak(prec), f"TFLOP/s dense {prec}", acc.source_id, acc.name)
-    lo, mid, hi, esrc = data.efficiency(acc.accelerator_id, prec, "train")
+    band = str(frame["mfu_scale_band"].iloc[0])
+    prior = mfu_prior(acc.accelerator_id, prec, band)
+    lo, mid, hi, esrc = prior.low, prior.central, prior.high, prior.source_id
+    band_text = {"probe": f"a model under {PROBE_MAX_PARAMS:.0e} parameters (probe-sized)",
+                 "cluster": f"a model of {PROBE_MAX_PARAMS:.0e} parameters or more on fewer than {FRONTIER_MIN_COUNT:,} accelerators",
+                 "frontier": f"a model of {PROBE_MAX_PARAMS:.0e} parameters or more on {FRONTIER_MIN_COUNT:,} accelerators or more"}[band]
     if inputs.get("accelerator_hours") is not None:
         a.add("accelerator_hours", inputs["accelerator_hours"], "h", "user", "given: skips the FLOPs path", True)
     elif inputs.get("mfu") is not None:
-        a.add("mfu", inputs["mfu"], "fraction of peak", calib.source if calib and inputs.get("mfu") == calib.mfu else "user",
-              "calibrated" if calib else "given", True)
+        calibrated = calib is not None and inputs.get("mfu") == calib.mfu
+        a.add("mfu", inputs["mfu"], "fraction of peak", calib.source if calibrated else "user",
+              "calibrated" if calibrated else "given", True)
+        a.add("mfu_basis", "calibrated" if calibrated else "given", "", calib.source if calibrated else "user",
+              f"the prior for {band_text} would be {mid:.3g} ({prior.basis}, {prior.confidence})")
     else:
         a.add("mfu", mid, "fraction of peak", esrc, f"range {lo:.3g}-{hi:.3g} (low estimate uses the high MFU)")
+        conf = (f"LOW ({prior.confidence}): no published large-scale production run on this generation"
+                if prior.low_confidence else prior.confidence)
+        a.add("mfu_basis", f"{prior.basis} ({prior.generation}, {band})", "", esrc,
+              f"{band_text}; confidence {conf}; {prior.note}")
         src.append(esrc)
+        if esrc == "joulebook_published_mfu":
+            src += sorted(set(data.table("published_mfu")["source_id"]))
     if inputs.get("accelerator_hours") is None:
         se = inputs.get("scaling_efficiency")
         a.add("scaling_efficiency", 1.0 if se is None else se, "fraction", "user" if se is not None else "joulebook_assumptions",
-              "share of per-accelerator throughput kept at this count; default 1: the fleet MFU defaults "
-              "(Patterson et al.) already include large-scale losses", se is not None)
+              "share of per-accelerator throughput kept at this count; default 1: the MFU prior comes from "
+              "published large-scale runs, which already include their scaling losses", se is not None)
     idle, isrc, inote = hardware.idle_power_w(acc) if not math.isnan(acc.tdp_w) else (None, "", "")
     if inputs.get("power_w") is not None:
         a.add("accelerator_power_w", inputs["power_w"], "W mean per accelerator",
@@ -565,8 +691,12 @@ def _assumptions(acc, prec, reg, inputs: Mapping[str, Any], calib, ci_window, fr
               f"range {e[0]:g}-{e[2]:g}; US average applied to every region (no regional figure in the data set)")
         src += ["li_2023_thirsty", "scope3_methodology"]
     prof = lifecycle.embodied_profile(acc)
-    a.add("embodied_kg_per_accelerator_hour", prof.kg_per_accelerator_hour()[1], "kgCO2e/h", prof.source_id, prof.note)
-    src += [prof.source_id, "ecologits_methodology", "ccf_coefficients", "luccioni_bloom_2023"]
+    if prof is not None:
+        a.add("embodied_kg_per_accelerator_hour", prof.kg_per_accelerator_hour()[1], "kgCO2e/h", prof.source_id, prof.note)
+        src += [prof.source_id, "ecologits_methodology", "ccf_coefficients", "luccioni_bloom_2023"]
+    else:
+        a.add("embodied_kg_per_accelerator_hour", None, "kgCO2e/h", "",
+              "no embodied-carbon figure in the data set for this accelerator: embodied emissions n/a")
     if inputs.get("cloud_price_usd_per_gpu_hour") is not None:
         a.add("cloud_price_usd_per_gpu_hour", inputs["cloud_price_usd_per_gpu_hour"], "USD/accelerator-hour", "user", "given", True)
     else:

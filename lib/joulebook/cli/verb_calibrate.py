@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import check_output_file
 from ._common import finite_number_arg, fmt, print_json
 
 
@@ -45,6 +46,8 @@ def run(args) -> int:
     arch = [args.layers, args.hidden, args.seq_len]
     if any(a is not None for a in arch) and not all(a is not None for a in arch):
         raise InputError("layers", "the attention term needs --layers, --hidden and --seq-len together")
+    out = Path(args.out) if args.out else Path.cwd() / f"{Path(args.run).stem}.calibration.json"
+    check_output_file(out, "--out")  # before the fit, so a bad --out costs nothing
     m = load_measurement(args.run)
     window = choose_window(m, args.window)
     runs = runs_from_measurement(m, accelerator=args.accelerator, params=args.params,
@@ -54,8 +57,10 @@ def run(args) -> int:
     cmp = compare_frame(fitted).iloc[0]
     profile = profile_from_fit(fitted.iloc[0], source=Path(args.run).name,
                                created_from={"window": window, "run_file": str(args.run)})
-    out = Path(args.out) if args.out else Path.cwd() / f"{Path(args.run).stem}.calibration.json"
-    save_profile(profile, out)
+    try:
+        save_profile(profile, out)
+    except OSError as e:  # /proc, a full disk, a folder that went away
+        raise InputError("--out", f"cannot write {out}: {e.strerror or e}") from None
     rows = {
         "energy_per_step_j": (cmp["before_energy_per_step_j"], cmp["energy_per_step_j"], cmp["after_energy_per_step_j"]),
         "energy_per_token_j": (cmp["before_energy_per_token_j"], cmp["energy_per_token_j"],

@@ -13,6 +13,12 @@ Behaviour (decided here, documented in ``--help``):
   already reached it, being in our foreground process group); a second one terminates it,
   a third kills it; it is also terminated if it has not exited 10 s after the first
   signal. The window is closed and the summary written in every case.
+* The command does not outlive the meter: on Linux it gets ``SIGKILL`` when the meter
+  dies (``prctl(PR_SET_PDEATHSIG)``), so a ``kill -9`` of ``joulebook measure`` does not
+  leave it running unmeasured. (To stop both cleanly, signal the meter, which forwards.)
+* With ``--out``, each open window gets a cumulative ``checkpoint`` record every
+  ``--checkpoint-s`` seconds, so a killed meter's file still holds the energy up to the
+  last one (read back as an ``incomplete`` window: a lower bound).
 * No NVML (no driver, no GPU, library missing): ``MeasurementUnavailable``, a one-line
   reason on stderr, exit 1, and the command is **not** run.
 """
@@ -27,6 +33,7 @@ import sys
 import time
 
 from ..errors import InputError, MeasurementUnavailable
+from ..io import check_output_file
 from ._common import finite_number_arg, fmt, print_json, print_table
 
 GRACE_S = 10.0  # after the first signal, how long the command may take to exit before it is terminated
@@ -45,6 +52,9 @@ def register(sub) -> None:
                                   "default: all visible")
     p.add_argument("--interval-ms", type=finite_number_arg, default=100.0, help="power sampling interval in ms (default 100 = 10 Hz)")
     p.add_argument("--out", help="stream the measurement to this JSONL file (header, windows, summary)")
+    p.add_argument("--checkpoint-s", type=finite_number_arg, default=10.0,
+                   help="with --out, write the energy so far every S seconds, so a killed run keeps it (default 10; "
+                        "0: never)")
     p.add_argument("--trace", action="store_true", help="also write every power sample to --out (for plots)")
     p.add_argument("--idle-baseline-s", type=finite_number_arg, help="first measure S seconds of idle power, then report net energy")
     p.add_argument("--region", help="region id for emissions and electricity cost (see `joulebook regions`)")
@@ -61,6 +71,10 @@ def _validate(args) -> list[str]:
         cmd = cmd[1:]
     if not cmd:
         raise InputError("command", "give the command to measure after --, e.g. joulebook measure -- python train.py")
+    if args.out is not None:
+        check_output_file(args.out, "--out")  # the command is not run when its measurement cannot be kept
+    if not 0 <= args.checkpoint_s <= 86400:
+        raise InputError("checkpoint_s", f"must be seconds in [0, 86400] (0: no checkpoints), got {args.checkpoint_s:g}")
     if args.trace and not args.out:
         raise InputError("trace", "--trace writes the power samples to the --out file: give --out")
     if not 1 <= args.interval_ms <= 60000:
@@ -95,6 +109,37 @@ def _terminal_delivered_sigint() -> bool:
         os.close(fd)
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent():
+    """A ``preexec_fn`` that makes the child get SIGKILL when this process dies (Linux); None elsewhere.
+
+    libc is loaded here, before the fork, so the child only makes two system calls. If this
+    process died between the fork and the ``prctl`` call, the child notices that its parent
+    changed and exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the meter is already gone
+            os._exit(137)
+
+    return preexec
+
+
 def _exit_code(rc: int | None) -> int:
     if rc is None:
         return 1
@@ -107,7 +152,7 @@ def run(args) -> int:
 
     cmd = _validate(args)
     meter = EnergyMeter(gpus=args.gpus, interval_s=args.interval_ms / 1000.0, name="command", out=args.out,
-                        trace=args.trace, sync=False, metadata={"command": cmd})
+                        trace=args.trace, sync=False, metadata={"command": cmd}, checkpoint_s=args.checkpoint_s)
     try:
         meter.start()
     except MeasurementUnavailable as e:
@@ -150,7 +195,7 @@ def run(args) -> int:
             stdout = subprocess.DEVNULL if args.json else None
         try:
             if not state["signals"]:
-                state["child"] = subprocess.Popen(cmd, stdout=stdout)
+                state["child"] = subprocess.Popen(cmd, stdout=stdout, preexec_fn=_die_with_parent())
         except OSError as e:
             start_error = f"cannot run {cmd[0]!r}: {e.strerror or e}"
             rc = 127

@@ -86,7 +86,11 @@ def run_summary(result, *, steps=None, tokens_per_step=None, region=None, extra:
 # --------------------------------------------------------------------------- measurement files (report helpers)
 
 def windows_table(measurement) -> pd.DataFrame:
-    """One row per window: name, duration, energy (J, kWh), mean and peak power, method, steps, J per step/token."""
+    """One row per window: name, duration, energy (J, kWh), mean and peak power, method, steps, J per step/token.
+
+    ``incomplete`` marks a window rebuilt from its last checkpoint (the run was killed before it
+    closed): its energy is a lower bound.
+    """
     import numpy as np
     import pandas as pd
 
@@ -97,6 +101,8 @@ def windows_table(measurement) -> pd.DataFrame:
         "window": w["name"], "duration_s": w["duration_s"], "energy_j": w["energy_j"],
         "energy_kwh": w["energy_j"] / 3.6e6, "mean_power_w": w["mean_power_w"], "peak_power_w": w["peak_power_w"],
         "method": w["method"].fillna("missing"),
+        # a window the run never closed (killed): energy up to its last checkpoint, a lower bound
+        "incomplete": w["incomplete"] if "incomplete" in w else False,
     })
     steps = pd.to_numeric(w["steps"], errors="coerce") if "steps" in w else pd.Series(np.nan, index=w.index)
     tps = pd.to_numeric(w["tokens_per_step"], errors="coerce") if "tokens_per_step" in w else pd.Series(np.nan, index=w.index)

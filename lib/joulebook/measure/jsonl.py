@@ -9,6 +9,10 @@ One JSON object per line, each with a ``type``:
   ``power_w`` (one value per GPU, ``null`` where a read failed);
 * ``window``: one measured window (name, times, duration, energy, mean and peak power,
   sample count, method, idle baseline and net energy, per-GPU details, ``meta``);
+* ``checkpoint``: a window still open, so far (same fields as ``window``), written every
+  few seconds; when a run is killed before the window closes, the reader turns the last
+  checkpoint into a window with ``incomplete: true`` whose energy is a lower bound
+  (the run used at least that much);
 * ``summary`` (last line, when the run ended normally or was interrupted cleanly).
 
 Every record is flushed when written and window and summary records are also
@@ -101,6 +105,12 @@ class Measurement:
     samples: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     truncated: bool = False
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether some window never closed (the run was killed); its energy is then a lower bound."""
+        return any(w.get("incomplete") for w in self.windows)
 
     @property
     def has_samples(self) -> bool:
@@ -148,10 +158,11 @@ class Measurement:
         for w in self.windows:
             row = {c: w.get(c) for c in base_cols}
             row["gpus"] = len(w.get("gpus") or [])
+            row["incomplete"] = bool(w.get("incomplete"))
             for k, v in (w.get("meta") or {}).items():
                 row[k if k not in row else f"meta_{k}"] = v
             rows.append(row)
-        df = pd.DataFrame(rows, columns=None if rows else base_cols + ["gpus"])
+        df = pd.DataFrame(rows, columns=None if rows else base_cols + ["gpus", "incomplete"])
         for c in ("t_start_s", "t_end_s", "duration_s", "energy_j", "energy_kwh", "mean_power_w", "peak_power_w",
                   "idle_power_w", "net_energy_j"):
             if c in df.columns:
@@ -209,11 +220,45 @@ def load_measurement(path: str | os.PathLike) -> Measurement:
             m.windows.append(rec)
         elif kind == "summary":
             m.summary = rec
+        elif kind == "checkpoint":
+            m.checkpoints.append(rec)
         # unknown record types from newer writers are ignored
     if m is None:
+        if truncated:  # the first line is not JSON: not a torn record of a killed run, not our format at all
+            raise InputError("measurement_file", f"{p.name} is not a JSON Lines measurement file: line 1 is not "
+                                                 "valid JSON (write it with `joulebook measure --out`)")
         raise InputError("measurement_file", f"{p.name} is empty")
     m.truncated = truncated
+    m.windows.extend(_unclosed_windows(m))
     return m
+
+
+def _key(rec: dict[str, Any]) -> tuple[Any, Any]:
+    t = rec.get("t_start_s")
+    return rec.get("name"), (round(float(t), 6) if isinstance(t, (int, float)) else None)
+
+
+def _unclosed_windows(m: Measurement) -> list[dict[str, Any]]:
+    """Windows that have checkpoints but no closing record: the last checkpoint each, marked incomplete."""
+    closed = {_key(w) for w in m.windows}
+    last: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for c in m.checkpoints:
+        if _key(c) not in closed:
+            last[_key(c)] = c
+    out = []
+    for c in last.values():
+        w = {k: v for k, v in c.items() if k != "type"}
+        w["incomplete"] = True
+        w["energy_is_lower_bound"] = True
+        note = (f"the run ended without closing this window (killed?): energy up to its last checkpoint, "
+                f"{w.get('duration_s')} s after the window opened; the true energy is at least this")
+        w["notes"] = [*list(w.get("notes") or []), note]
+        meta = dict(w.get("meta") or {})
+        if meta.get("steps") is not None:  # the steps planned for the whole window did not all run in this part
+            meta["planned_steps"] = meta.pop("steps")
+        w["meta"] = meta
+        out.append(w)
+    return out
 
 
 def resolve_measurement_file(path: str | os.PathLike) -> Path:

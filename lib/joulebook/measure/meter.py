@@ -20,6 +20,13 @@ number of power samples, and the method, best first:
 * ``power_usage_sampled``: ``nvmlDeviceGetPowerUsage`` sampled the same way; on Ampere and
   newer GPUs that reading is itself a ~1 s average, which the result says.
 
+With ``out``, every open window also gets a ``checkpoint`` record every ``checkpoint_s``
+seconds (default 10): its energy so far, read like a window's end (energy counter, else
+the samples). A run killed with ``kill -9`` therefore keeps its energy up to the last
+checkpoint; the reader turns that into a window marked ``incomplete`` whose energy is a
+lower bound. Checkpoints are taken by the sampling thread, so a meter without power
+sampling (``power_source="none"``) writes none.
+
 Nothing is reported as 0 when nothing could be read: such a value is ``None`` with a
 ``missing_reason``, and a meter that can read nothing at all raises
 :class:`~joulebook.errors.MeasurementUnavailable` when it starts.
@@ -50,6 +57,7 @@ from .backend import (
 from .jsonl import JsonlWriter
 from .sampler import DEFAULT_INTERVAL_S, Integrator, RealClock, Sampler
 
+DEFAULT_CHECKPOINT_S = 10.0  # seconds between cumulative records of each open window (with ``out``)
 METHODS = ("energy_counter", "power_instant_sampled", "power_usage_sampled")
 SAMPLE_METHOD = {"instant": "power_instant_sampled", "usage": "power_usage_sampled"}
 COUNTER_NOTE = ("energy counter read at the window edges only; it advances about every 0.1 s (H100 probe), so its "
@@ -192,12 +200,19 @@ class EnergyMeter:
     backend, clock: injectable (tests use ``fake.FakeNVML`` and ``fake.FakeClock``);
         default: ``$JOULEBOOK_FAKE_NVML`` if set, else real NVML.
     metadata: extra fields for the JSONL header.
+    checkpoint_s: with ``out``, write a cumulative ``checkpoint`` record of every open window
+        this often (seconds; None or 0: never), so a killed run keeps its energy so far.
     """
 
     def __init__(self, gpus=None, *, interval_s: float = DEFAULT_INTERVAL_S, name: str | None = None, out=None,
                  trace: bool = False, sync: bool = True, power_source: str = "auto", idle_power_w=None,
                  counter_min_window_s: float = 1.0, max_gap_s: float | None = None, backend: Backend | None = None,
-                 clock=None, metadata: dict[str, Any] | None = None):
+                 clock=None, metadata: dict[str, Any] | None = None,
+                 checkpoint_s: float | None = DEFAULT_CHECKPOINT_S):
+        if checkpoint_s is not None and (isinstance(checkpoint_s, bool) or not isinstance(checkpoint_s, (int, float))
+                                         or not (math.isfinite(checkpoint_s) and 0 <= checkpoint_s <= 86400)):
+            raise InputError("checkpoint_s", f"must be seconds in [0, 86400] (0 or None: no checkpoints), "
+                                             f"got {checkpoint_s!r}")
         if isinstance(interval_s, bool) or not isinstance(interval_s, (int, float)) or not (
                 math.isfinite(interval_s) and 0.001 <= interval_s <= 60):
             raise InputError("interval_s", f"must be a number of seconds in [0.001, 60], got {interval_s!r}")
@@ -217,6 +232,8 @@ class EnergyMeter:
         self.counter_min_window_s = float(counter_min_window_s)
         self.max_gap_s = float(max_gap_s) if max_gap_s is not None else max(5 * self.interval_s, 0.5)
         self.metadata = dict(metadata or {})
+        self.checkpoint_s = float(checkpoint_s) if checkpoint_s else None
+        self._last_checkpoint: float | None = None
         self._idle_given = idle_power_w
         self.idle_power_w: list[float] | None = None
         self._backend_given = backend
@@ -260,6 +277,7 @@ class EnergyMeter:
             self.backend = backend
             self._idle_from_given()
             self._t_origin = self.clock.now()
+            self._last_checkpoint = self._t_origin
             self._start_unix = time.time()
             self._trace = []
             if self.out is not None:
@@ -529,6 +547,22 @@ class EnergyMeter:
         with self._lock:
             if self._open or self.trace:
                 self._take_sample()
+            if self._open and self._writer is not None and self.checkpoint_s is not None:
+                now = self.clock.now()
+                if now - self._last_checkpoint >= self.checkpoint_s:
+                    self._last_checkpoint = now
+                    self._checkpoint(now)
+
+    def _checkpoint(self, t: float) -> None:  # lock held
+        """A cumulative record of each open window so far (the window itself stays open)."""
+        counters = [self._read_counter(d) for d in self.devices]
+        for w in self._open.values():
+            res = self._finish(w, t, counters)
+            try:
+                self._writer.write({"type": "checkpoint", **res.to_dict()}, sync=True)
+            except (OSError, ValueError) as e:  # a full disk must not stop the measurement itself
+                if self._sampler is not None:
+                    self._sampler.errors.append(f"checkpoint not written: {e}")
 
     def _take_sample(self) -> None:  # lock held
         t = self.clock.now()

@@ -224,6 +224,9 @@ class MeasurementStory:
         from .analysis import windows_table
 
         t = windows_table(self.measurement)
+        if "incomplete" in t and t["incomplete"].any():  # a killed run: energy up to its last checkpoint
+            t = t.copy()
+            t.loc[t["incomplete"], "method"] = t.loc[t["incomplete"], "method"] + ", run killed: lower bound"
         return t[["window", "duration_s", "energy_j", "energy_kwh", "mean_power_w", "peak_power_w", "method",
                   "steps", "energy_per_step_j", "energy_per_step_kwh", "energy_per_token_j"]]
 

@@ -12,7 +12,8 @@ int, ``["se", "sg"]`` a list) and papermill receives them unchanged. Shape::
     title = "Training energy ({region})"   # {name} is filled from the parameters
     topic = "Training"              # index section
     timeout_s = 600                 # optional override
-    metrics_function = "pkg.mod:fn" # optional: fn(parameters) -> metrics, the library's direct result
+    metrics_function = "joulebook.mod:fn" # optional: fn(parameters) -> metrics, the library's direct result
+                                    # (only functions inside the joulebook package are accepted)
     [report.parameters]             # typed values for the notebook's parameters cell
     params = 7e9
     [report.matrix]                 # optional: one report per value (cartesian product of keys)
@@ -40,6 +41,8 @@ from ..errors import InputError, UnknownNameError
 DEFAULT_CONFIG = Path("notebooks") / "reports.toml"
 DEFAULT_TIMEOUT_S = 600.0
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# only the library's own functions: a reports.toml must not name os:system or any other callable to run
+_METRICS_FUNCTION = re.compile(r"^joulebook(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z][A-Za-z0-9_]*$")
 _REPORT_KEYS = {"id", "notebook", "title", "topic", "parameters", "matrix", "test_parameters", "timeout_s",
                 "metrics_function", "description"}
 _DEFAULT_KEYS = {"timeout_s"}
@@ -203,8 +206,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise InputError(f"{where}.timeout_s", f"must be a positive number of seconds, got {timeout!r}")
         mf = b.get("metrics_function")
-        if mf is not None and (not isinstance(mf, str) or ":" not in mf):
-            raise InputError(f"{where}.metrics_function", "must be 'package.module:function'")
+        if mf is not None and (not isinstance(mf, str) or not _METRICS_FUNCTION.match(mf)):
+            raise InputError(f"{where}.metrics_function", f"must name a function inside joulebook, "
+                                                          f"'joulebook.module:function'; got {mf!r}")
         specs.append(ReportSpec(id=rid, notebook=nb, title=b["title"], topic=b["topic"], parameters=params,
                                 matrix=matrix, test_parameters=test_params, timeout_s=float(timeout),
                                 metrics_function=mf, description=str(b.get("description", ""))))

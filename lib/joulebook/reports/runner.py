@@ -9,7 +9,11 @@ For each report of ``reports.toml`` (after matrix expansion and ``--only`` /
    shape the numbers. A report whose key matches the previous site's manifest
    and which succeeded there is reused as it is (``--force`` re-executes);
 2. check its parameter names against the notebook's ``parameters`` cell
-   (rejected before any kernel starts);
+   (rejected before any kernel starts); before that, every parameter *value* of
+   every selected report that names something (region, accelerator, model,
+   precision, time zone, measurement file) is looked up through the library
+   (:mod:`joulebook.reports.checks`): a bad one stops the build with one line
+   (exit 2) before the site folder is touched, as do ``--only ''`` and ``--region ''``;
 3. execute it (:func:`joulebook.reports.execute.execute_notebook`) in a scratch
    folder, in a pool of ``--jobs`` processes (never threads);
 4. check its ``metrics.json`` and render its page (code-free unless
@@ -17,8 +21,11 @@ For each report of ``reports.toml`` (after matrix expansion and ``--only`` /
 
 The site is written into a hidden temporary folder beside ``--out`` and
 swapped into place at the end (:func:`joulebook.reports.site.swap_into_place`),
-so an interrupted build leaves the previous site untouched. One failing report
-does not stop the others; the build then exits 1.
+so an interrupted build leaves the previous site untouched. One build at a time
+writes a site folder: the build holds a lock beside it (``.<name>.lock``,
+:func:`joulebook.reports.site.locked`) and a second build into the same folder
+refuses with one line. One failing report does not stop the others; the build
+then exits 1.
 """
 
 from __future__ import annotations
@@ -42,12 +49,13 @@ from importlib import metadata as _metadata
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, data
 from ..errors import InputError, UnknownNameError
+from ..io import current_umask
 from ..report import git_head
-from . import site
+from . import checks, site
 from .config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
-from .render import RENDER_VERSION
+from .render import RENDER_VERSION, SITE_CSS, site_css
 
 CACHE_VERSION = "1"  # bump when the runner changes what an executed report contains
 MANIFEST = "manifest.json"
@@ -217,20 +225,19 @@ def run_report(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rejected_page(task: dict[str, Any], message: str) -> None:
-    """A page for a report that was not executed (bad parameters): its notebook with the message."""
-    import nbformat
+    """A page for a report that was not executed (bad parameters): its notebook as written, with the message.
 
+    The message and the parameters go through the page template's escaped banner, never into Markdown.
+    """
     from ..io import atomic_write_text
     from .render import render_html
 
     report_dir = Path(task["report_dir"])
     report_dir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(task["notebook"], as_version=4)
-    cell = nbformat.v4.new_markdown_cell(
-        f"**Not executed:** `{message}`\n\nParameters requested:\n\n```\n{json.dumps(task['parameters'], indent=2)}\n```")
-    cell["id"] = "joulebook-rejected"
-    nb.cells.insert(0, cell)
-    atomic_write_text(report_dir / PAGE, render_html(nb, title=task["title"], failed=True, error=message))
+    details = "Parameters requested:\n" + json.dumps(task["parameters"], indent=2, sort_keys=True, default=str)
+    atomic_write_text(report_dir / PAGE, render_html(
+        task["notebook"], title=task["title"], failed=True, error=message, failed_title="Not executed.",
+        failed_note="The notebook below was not run; the message says why.", details=details))
 
 
 # --------------------------------------------------------------------------- the build
@@ -263,11 +270,14 @@ def _load_manifest(out_dir: Path) -> dict[str, Any] | None:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("--out", f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and _load_manifest(out_dir) is None:
-        raise InputError("--out", f"{out_dir} is not empty and holds no joulebook site (no {MANIFEST}); "
-                                  "refusing to replace it")
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError("--out", f"{out_dir} exists and is not a folder")
+        if out_dir.is_dir() and any(out_dir.iterdir()) and _load_manifest(out_dir) is None:
+            raise InputError("--out", f"{out_dir} is not empty and holds no joulebook site (no {MANIFEST}); "
+                                      "refusing to replace it")
+    except OSError as e:
+        raise InputError("--out", f"cannot read the site folder {out_dir}: {e.strerror or e}") from None
 
 
 def _print(line: str) -> None:
@@ -285,15 +295,13 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
     """
     t_start = time.perf_counter()
     progress = progress or (lambda line: None)
-    if isinstance(only, str):
-        only = [only]
-    only = [o for item in (only or []) for o in str(item).split(",") if o.strip()]
+    only = _only_list(only)
+    region = _region_arg(region)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError("--jobs", f"must be a whole number >= 1, got {jobs!r}")
     config: Config = load_config(config_path)
     out_dir = Path(out_dir).resolve()
     _check_out_dir(out_dir)
-    site.clean_stale(out_dir)
 
     declared_cache: dict[Path, dict[str, Any]] = {}
 
@@ -308,9 +316,46 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
                       notebook_parameters=lambda spec: declared(spec.notebook) if spec.notebook.is_file() else {})
     if region is not None and not selected:
         raise InputError("--region", f"no selected report takes a region parameter (region {region!r})")
+    for job in selected:  # every value of every selected report, before anything changes
+        checks.check_parameters(job.slug, job.parameters)
 
-    from .. import data
+    with site.locked(out_dir):  # one build per site folder at a time
+        return _build_site(config, out_dir, selected, declared, only=only, region=region, with_code=with_code,
+                           jobs=jobs, force=force, progress=progress, t_start=t_start)
 
+
+def _only_list(only) -> list[str]:
+    """``--only`` values as a list of ids; an empty one is an error (it would otherwise mean "everything")."""
+    if only is None:
+        return []
+    items = [only] if isinstance(only, str) else list(only)
+    out = []
+    for item in items:
+        parts = [p.strip() for p in str(item).split(",")]
+        if not all(parts):
+            raise InputError("--only", f"empty report id in {str(item)!r}; give report ids or slugs, e.g. "
+                                       "--only training_energy")
+        out.extend(parts)
+    return out
+
+
+def _region_arg(region: str | None) -> str | None:
+    """``--region``: None (every region) or a region the library resolves; '' is an error, not "every region"."""
+    if region is None:
+        return None
+    if not isinstance(region, str) or not region.strip():
+        raise InputError("--region", f"expected a region id such as us-va, got {region!r}")
+    try:
+        data.region(region)
+    except UnknownNameError as e:
+        raise checks.renamed(e, "--region") from None
+    return region
+
+
+def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declared, *, only, region, with_code,
+                jobs, force, progress, t_start) -> BuildResult:
+    """The build proper, with the site folder locked and every parameter already checked."""
+    site.clean_stale(out_dir)
     versions = package_versions()
     lib_hash = library_hash()
     data.fingerprint.cache_clear()  # the data may have changed since this process first looked
@@ -326,8 +371,12 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
         except ValueError:
             return str(p)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=site.temp_prefix(out_dir) + f"{os.getpid()}-", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=site.temp_prefix(out_dir) + f"{os.getpid()}-", dir=out_dir.parent))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it owner-only; it becomes the published site
+    except OSError as e:
+        raise InputError("--out", f"cannot write the site folder {out_dir}: {e.strerror or e}") from None
     outcomes: dict[str, ReportOutcome] = {}
     order = [j.slug for j in selected]
     total = len(selected)
@@ -397,10 +446,10 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
             from ..io import atomic_write_json, atomic_write_text
 
             atomic_write_json(tmp / MANIFEST, manifest)
+            atomic_write_text(tmp / SITE_CSS, site_css())
             facts = f"joulebook {__version__} · commit {commit} · data {data_fp}"
             atomic_write_text(tmp / "index.html", site.index_html([o.to_dict() for o in all_outcomes],
                                                                   stamp=f"Built {build_stamp()}", facts=facts))
-            site.make_readable(tmp)
             site.swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -441,11 +490,9 @@ def _config_order(outcomes: list[ReportOutcome], config: Config) -> list[ReportO
 
 def _missing_notebook_page(report_dir: Path, o: ReportOutcome) -> None:
     from ..io import atomic_write_text
+    from .render import missing_page
 
-    atomic_write_text(report_dir / PAGE, (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
-        f"<title>{site.escape(o.title)}</title></head><body><p><a href=\"../index.html\">&larr; All reports</a></p>"
-        f"<h1>{site.escape(o.title)}</h1><p><b>This report failed.</b> {site.escape(o.error)}</p></body></html>\n"))
+    atomic_write_text(report_dir / PAGE, missing_page(title=o.title, error=o.error or "notebook not found"))
 
 
 def _reusable(prev: dict[str, Any]) -> bool:

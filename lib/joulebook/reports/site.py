@@ -1,5 +1,7 @@
 """The site around the report pages: ``index.html`` and the atomic swap into place.
 
+Pages are jinja2 templates (``templates/``) with autoescaping on, and the site's
+stylesheet is one file, ``site.css``, that the index and every report page link to.
 The index is a section front page: one card per report (title, the one-line
 finding and the key figures from its ``metrics.json``), grouped by topic in
 the order of ``reports.toml``; failed reports are marked and link to their page
@@ -9,6 +11,7 @@ element of class ``jb-stamp`` (build time), the same outcomes give the same byte
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -17,48 +20,14 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .render import escape
+from ..errors import InputError, JoulebookError
+from .render import SITE_CSS, templates_env
 
 STAMP_CLASS = "jb-stamp"
-
-_CSS = """
-:root { --ink: #1d1d1f; --muted: #5e6470; --line: #d9dde3; --accent: #1a5fb4; --bad: #c01c28; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       background: #f6f7f9; }
-header, main, footer { max-width: 1180px; margin: 0 auto; padding: 0 20px; }
-header { padding-top: 28px; }
-header h1 { margin: 0 0 4px; font-size: 28px; }
-header p { margin: 0; color: var(--muted); }
-h2 { margin: 30px 0 12px; font-size: 20px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 14px; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px;
-        display: flex; flex-direction: column; }
-.card h3 { margin: 0 0 2px; font-size: 17px; }
-.card h3 a { color: var(--accent); text-decoration: none; }
-.card .params { margin: 0 0 8px; color: var(--muted); font-size: 13px; }
-.card .finding { margin: 0 0 10px; }
-.figures { list-style: none; margin: 0 0 10px; padding: 0; display: grid;
-           grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 8px; }
-.figures li { background: #f0f4fa; border-radius: 6px; padding: 6px 8px; }
-.figures .v { font-size: 19px; font-weight: 600; }
-.figures .u { font-size: 13px; color: var(--muted); }
-.figures .l { display: block; font-size: 12px; color: var(--muted); }
-.links { margin: auto 0 0; font-size: 13px; }
-.links a { color: var(--accent); }
-.card.failed { border-color: var(--bad); border-left-width: 5px; }
-.badge { display: inline-block; font-size: 12px; font-weight: 600; color: #fff; background: var(--bad);
-         border-radius: 4px; padding: 1px 6px; margin-left: 6px; vertical-align: middle; }
-.error { font: 12px/1.35 ui-monospace, monospace; color: #5c0a0f; background: #fdecea; padding: 6px 8px;
-         border-radius: 4px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0 0 10px; }
-footer { color: var(--muted); font-size: 13px; padding: 30px 20px 40px; }
-footer a { color: var(--accent); }
-"""
-
 
 def format_number(value: Any) -> str:
     """Three significant digits, thousands separators, million/billion words for big values."""
@@ -67,7 +36,7 @@ def format_number(value: Any) -> str:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return escape(value)
+        return str(value)
     if math.isnan(v) or math.isinf(v):
         return "n/a"
     for limit, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
@@ -82,46 +51,29 @@ def format_number(value: Any) -> str:
     return f"{v:.3g}"
 
 
-def _card(o: Mapping[str, Any]) -> str:
-    slug = escape(o["slug"])
-    page = escape(o["page"])
+def _card(o: Mapping[str, Any]) -> dict[str, Any]:
+    """The values one index card shows (plain text: the template escapes them)."""
     failed = o["status"] != "ok"
     metrics = o.get("metrics") or {}
     title = (metrics.get("title") if not failed else None) or o["title"]
-    params = " · ".join(f"{escape(k)} = {escape(v if isinstance(v, str) else v)}" for k, v in o.get("matrix_values", {}).items())
-    parts = [f'<article class="card{" failed" if failed else ""}" id="report-{slug}">',
-             f'<h3><a href="{page}">{escape(title)}</a>{"<span class=badge>failed</span>" if failed else ""}</h3>',
-             f'<p class="params">{params or escape(o["id"])}</p>']
-    if failed:
-        parts.append('<p class="finding">This report failed to build; its page shows the code and the traceback.</p>')
-        parts.append(f'<pre class="error">{escape(o.get("error") or "unknown error")}</pre>')
-    else:
-        if metrics.get("finding"):
-            parts.append(f'<p class="finding">{escape(metrics["finding"])}</p>')
-        figures = metrics.get("key_figures") or []
-        if figures:
-            parts.append('<ul class="figures">')
-            for f in figures:
-                parts.append(f'<li><span class="v">{format_number(f.get("value"))}</span> '
-                             f'<span class="u">{escape(f.get("unit", ""))}</span>'
-                             f'<span class="l">{escape(f.get("label", ""))}</span></li>')
-            parts.append("</ul>")
-    links = [f'<a href="{page}">{"traceback" if failed else "report"}</a>']
-    if o.get("executed"):
-        links.append(f'<a href="{escape(o["executed"])}">notebook</a>')
-    if o.get("metrics_file") and not failed:
-        links.append(f'<a href="{escape(o["metrics_file"])}">metrics.json</a>')
-    parts.append(f'<p class="links">{" · ".join(links)}</p>')
-    parts.append("</article>")
-    return "\n".join(parts)
+    params = " · ".join(f"{k} = {v if isinstance(v, str) else v}" for k, v in o.get("matrix_values", {}).items())
+    return {"slug": o["slug"], "page": o["page"], "failed": failed, "title": title, "params": params, "id": o["id"],
+            "error": o.get("error") or "unknown error", "finding": metrics.get("finding"),
+            "figures": [{"value": f.get("value"), "unit": f.get("unit", ""), "label": f.get("label", "")}
+                        for f in (metrics.get("key_figures") or [])] if not failed else [],
+            "executed": o.get("executed"), "metrics_file": o.get("metrics_file")}
 
 
 def _topic_anchor(topic: str) -> str:
     return "topic-" + (re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-") or "other")
 
 
-def index_html(outcomes: Iterable[Mapping[str, Any]], *, stamp: str, facts: str) -> str:
-    """The front page. ``stamp``: the build time text; ``facts``: commit/data line (deterministic)."""
+def index_html(outcomes: Iterable[Mapping[str, Any]], *, stamp: str, facts: str, css_href: str = SITE_CSS) -> str:
+    """The front page (``templates/index.html.j2``, autoescaped).
+
+    ``stamp``: the build time text; ``facts``: commit/data line (deterministic);
+    ``css_href``: the site's stylesheet (written beside it by the runner).
+    """
     outcomes = list(outcomes)
     topics: dict[str, list[Mapping[str, Any]]] = {}
     for o in outcomes:
@@ -130,39 +82,11 @@ def index_html(outcomes: Iterable[Mapping[str, Any]], *, stamp: str, facts: str)
     summary = f"{len(outcomes)} report{'s' if len(outcomes) != 1 else ''}"
     if n_failed:
         summary += f", {n_failed} failed"
-    nav = " · ".join(f'<a href="#{_topic_anchor(t)}">{escape(t)}</a>' for t in topics)
-    body = []
-    for topic, items in topics.items():
-        body.append(f'<section id="{_topic_anchor(topic)}"><h2>{escape(topic)}</h2><div class="cards">')
-        body.extend(_card(o) for o in items)
-        body.append("</div></section>")
-    if not outcomes:
-        body.append("<p>No reports were built.</p>")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>joulebook reports</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header>
-<h1>joulebook reports</h1>
-<p>Energy, money, carbon and water of ML training and inference, with every assumption and source stated. {escape(summary)}.</p>
-<p>{nav}</p>
-</header>
-<main>
-{chr(10).join(body)}
-</main>
-<footer>
-<p class="{STAMP_CLASS}">{escape(stamp)}</p>
-<p>{escape(facts)} · <a href="manifest.json">manifest.json</a> (parameters, versions, durations, cache keys)</p>
-</footer>
-</body>
-</html>
-"""
+    env = templates_env(number=format_number)
+    return env.get_template("index.html.j2").render(
+        summary=summary, stamp=stamp, facts=facts, css_href=css_href, stamp_class=STAMP_CLASS,
+        topics=[{"name": t, "anchor": _topic_anchor(t), "cards": [_card(o) for o in items]}
+                for t, items in topics.items()])
 
 
 # --------------------------------------------------------------------------- atomic swap
@@ -249,12 +173,65 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def make_readable(root: Path) -> None:
-    """Files written atomically are private (0600); a published site should be world-readable."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for p in [root, *root.rglob("*")]:
+# --------------------------------------------------------------------------- one build at a time
+
+class SiteBusyError(JoulebookError):
+    """Another build is writing the same site folder."""
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of a site folder: ``.<name>.lock`` beside it (the folder itself is swapped out)."""
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def locked(target: Path) -> Iterator[Path]:
+    """Hold the site folder's lock for the whole build; a second build refuses at once.
+
+    ``fcntl.flock`` on :func:`lock_path`: the kernel drops the lock when the holder exits,
+    however it exits (``kill -9`` included), so a stale lock never blocks a later build.
+    The file is removed when the build ends (a killed build leaves it, unlocked and harmless).
+    Raises :class:`SiteBusyError` (one line, with the holder's pid) when the folder is
+    locked, and :class:`~joulebook.errors.InputError` (``--out``) when its parent folder
+    cannot be written. Where ``fcntl`` does not exist, no lock is taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield target
+        return
+    path = lock_path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError("--out", f"cannot write the site folder {target}: {e.strerror or e}") from None
+    while True:
         try:
-            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
-        except OSError:
-            pass
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise InputError("--out", f"cannot write the site folder {target}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            except OSError:
+                holder = "unknown"
+            os.close(fd)
+            raise SiteBusyError(f"--out: another `joulebook reports build` (pid {holder}) is writing {target}; "
+                                "wait for it to finish and run again") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file after we opened it: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield target
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # removed while still locked, so no second holder can lock this inode later
+        os.close(fd)  # closing the descriptor releases the lock

@@ -181,10 +181,13 @@ def comparable_accelerators(precision: str) -> list[str]:
 
 
 def accelerator_frame(run: TrainingRun):
-    """The same job (same count, region, precision) on every comparable accelerator.
+    """The same job (same count, region, precision) on every comparable accelerator, on one MFU basis.
 
-    The run's MFU and cloud-price overrides apply to its own accelerator only;
-    the others use the data defaults (each row says which MFU it used).
+    Every row, the chosen accelerator's included, uses the MFU prior for this model size and count
+    (``mfu_basis``), so the comparison is like with like even when the run's headline estimate uses a
+    given or calibrated MFU. ``low_confidence`` marks parts without a published large-scale run on their
+    generation (transferred prior or vendor benchmarks only): they are shown but never ranked. The run's
+    cloud-price override applies to its own accelerator only.
     """
     import pandas as pd
 
@@ -196,23 +199,27 @@ def accelerator_frame(run: TrainingRun):
     base = run.frame_row()
     rows = []
     for a in ids:
-        row = {**base, "accelerator": a}
+        row = {**base, "accelerator": a, "mfu": math.nan}
         if a != run.accelerator:
-            row["mfu"] = math.nan
             row["cloud_price_usd_per_gpu_hour"] = math.nan
         rows.append(row)
     est = training.estimate_training_frame(pd.DataFrame(rows)).reset_index(drop=True)
     meta = []
-    for a in ids:
+    for a, band in zip(ids, est["mfu_scale_band"], strict=True):
         acc = data.accelerator(a)
-        lo, mid, hi, src = data.efficiency(a, run.precision, "train")
-        own = a == run.accelerator and run.mfu is not None
+        prior = training.mfu_prior(a, run.precision, band)
         meta.append({"name": acc.name, "peak_tflops": acc.peak(run.precision), "tdp_w": acc.tdp_w,
-                     "memory_gb": acc.memory_gb, "mfu_used": run.mfu if own else mid,
-                     "mfu_source": "parameter" if own else src, "accelerator_source_id": acc.source_id})
+                     "memory_gb": acc.memory_gb, "mfu_source": prior.source_id, "generation": prior.generation,
+                     "accelerator_source_id": acc.source_id})
     out = pd.concat([pd.DataFrame(meta), est], axis=1)
+    out["low_confidence"] = out["mfu_low_confidence"].astype(bool)
     out["chosen"] = out["accelerator"] == run.accelerator
     return out
+
+
+def ranked_accelerators(df):
+    """The rows a report may rank: parts with a published large-scale MFU for their generation."""
+    return df[~df["low_confidence"].astype(bool)]
 
 
 def month_for(run: TrainingRun) -> int:
@@ -384,7 +391,7 @@ class TrainingStory:
         used("count", str(r.count))
         used("precision", r.precision)
         m = a("mfu")
-        used("mfu", fmt.sig(m.value) + ("" if m.overridden else " (data default for this accelerator and precision)"),
+        used("mfu", fmt.sig(m.value) + ("" if m.overridden else " (prior for this generation, precision and scale band: see mfu_basis)"),
              m.source)
         used("region", f"{self.region_name} ({r.region})", "joulebook_regions")
         used("comparison_regions", ", ".join(self.regions["region"]))
@@ -672,8 +679,7 @@ class TrainingStory:
         by_id = df.set_index("accelerator")
         parts = [f"The same job ({fmt.params(r.params)} parameters, {fmt.tokens(r.total_tokens)} tokens, {r.count} "
                  f"accelerators, {r.precision}, in {self.region_name}) on the {len(df)} accelerators in the data that "
-                 f"support {r.precision}, each at its own MFU from the data"
-                 f"{' (the chosen one at the MFU given)' if r.mfu is not None else ''}."]
+                 f"support {r.precision}."]
         if "a100-sxm4-80gb" in by_id.index and "h100-sxm" in by_id.index:
             a, h = by_id.loc["a100-sxm4-80gb"], by_id.loc["h100-sxm"]
             parts.append(
@@ -685,15 +691,29 @@ class TrainingStory:
             if not (fmt.missing(a["cloud_cost_usd"]) or fmt.missing(h["cloud_cost_usd"])):
                 parts.append(f"Rented on demand it costs {fmt.usd(a['cloud_cost_usd'])} on A100 and "
                              f"{fmt.usd(h['cloud_cost_usd'])} on H100.")
-        e = df.loc[df["facility_energy_kwh"].idxmin()]
-        t = df.loc[df["wall_clock_hours"].idxmin()]
-        parts.append(f"Least energy: {e['name']} ({fmt.energy_kwh(e['facility_energy_kwh'])}); fastest: {t['name']} "
-                     f"({fmt.hours(t['wall_clock_hours'])}).")
-        priced = df.dropna(subset=["cloud_cost_usd"])
-        if len(priced):
-            p = priced.loc[priced["cloud_cost_usd"].idxmin()]
-            parts.append(f"Cheapest to rent among those with a price in the data: {p['name']} "
-                         f"({fmt.usd(p['cloud_cost_usd'])}).")
+        ranked = ranked_accelerators(df)
+        unranked = df[df["low_confidence"]]["name"].tolist()
+        parts.append(f"Every accelerator, the chosen one included, is estimated on one MFU basis: the published-run "
+                     f"prior of its generation for this model size and count (scale band "
+                     f"{df['mfu_scale_band'].iloc[0]}), or a transferred prior where no run is published"
+                     f"{' (the headline estimate above uses the MFU given)' if r.mfu is not None else ''}.")
+        if len(ranked):
+            e = ranked.loc[ranked["facility_energy_kwh"].idxmin()]
+            t = ranked.loc[ranked["wall_clock_hours"].idxmin()]
+            parts.append(f"Among the parts with a published large-scale MFU for their generation "
+                         f"({fmt.listing(ranked['name'].tolist())}): least energy: {e['name']} "
+                         f"({fmt.energy_kwh(e['facility_energy_kwh'])}); fastest: {t['name']} "
+                         f"({fmt.hours(t['wall_clock_hours'])}).")
+            priced = ranked.dropna(subset=["cloud_cost_usd"])
+            if len(priced):
+                p = priced.loc[priced["cloud_cost_usd"].idxmin()]
+                parts.append(f"Cheapest to rent among those with a price in the data: {p['name']} "
+                             f"({fmt.usd(p['cloud_cost_usd'])}).")
+        else:
+            parts.append("No compared part has a published large-scale MFU for its generation, so none is ranked.")
+        if unranked:
+            parts.append(f"Not ranked (low confidence: no published large-scale run on their generation, so their "
+                         f"MFU is a transferred prior or a vendor benchmark): {fmt.listing(unranked)}.")
         missing = df[df["cloud_cost_usd"].isna()]["name"].tolist()
         if missing:
             parts.append(f"No rental price in the data for {fmt.listing(missing)}.")
@@ -706,7 +726,10 @@ class TrainingStory:
         df = self.accelerators
         return fmt.frame(pd.DataFrame({
             "accelerator": df["name"], f"peak {self.run.precision} (TFLOP/s)": df["peak_tflops"],
-            "MFU": df["mfu_used"], "power cap (W)": df["tdp_w"], "wall clock (h)": df["wall_clock_hours"],
+            "MFU": df["mfu_used"], "MFU basis": df["mfu_basis"],
+            "MFU confidence": df["mfu_confidence"].astype(str).where(
+                ~df["low_confidence"], df["mfu_confidence"].astype(str) + " (low, not ranked)"),
+            "power cap (W)": df["tdp_w"], "wall clock (h)": df["wall_clock_hours"],
             "facility energy (kWh)": df["facility_energy_kwh"], "emissions (kg CO2e)": df["emissions_kg"],
             "cloud rental (USD)": df["cloud_cost_usd"], "owned (USD)": df["onprem_cost_usd"],
         }))
@@ -834,7 +857,9 @@ class TrainingStory:
                         for _, row in self.regions.iterrows()},
             "accelerators": {row["accelerator"]: {"wall_clock_hours": row["wall_clock_hours"],
                                                   "facility_energy_kwh": row["facility_energy_kwh"],
-                                                  "cloud_cost_usd": row["cloud_cost_usd"]}
+                                                  "cloud_cost_usd": row["cloud_cost_usd"],
+                                                  "mfu": row["mfu_used"], "mfu_basis": row["mfu_basis"],
+                                                  "mfu_low_confidence": bool(row["low_confidence"])}
                              for _, row in self.accelerators.iterrows()},
             "time_of_day_month": self.tod["month"],
             "time_of_day": tod,
