@@ -159,7 +159,7 @@ VALIDATION_ROLES = ("fit", "check")
 KEYS: dict[str, tuple[str, ...] | None] = {
     "sources.csv": ("source_id",),
     "accelerators.csv": ("accelerator_id",),
-    "efficiency.csv": ("accelerator_id", "precision", "workload"),
+    "efficiency.csv": ("accelerator_id", "precision", "workload", "scale_band"),
     "grid_intensity_country.csv": ("area_id", "year"),
     "grid_intensity_us_zones.csv": ("zone_id", "year"),
     "grid_intensity_cloud_region.csv": ("provider", "region", "year"),
@@ -185,6 +185,7 @@ KEYS: dict[str, tuple[str, ...] | None] = {
     "data_efficiency_claims.csv": ("claim_id",),
     "model_presets.csv": ("model_id",),
     "inference_runtime.csv": ("name",),
+    "published_mfu.csv": ("run_id",),
     "measured/h100_calibration.csv": None,  # probe windows; the idle window is measured twice (start, end)
     **{name: ("case_id",) for name in SCHEMAS if name.startswith("validation/")},
 }
@@ -216,6 +217,7 @@ FILLED: dict[str, tuple[str, ...]] = {
     "model_presets.csv": ("params_total", "params_active", "layers", "hidden", "heads", "kv_heads", "head_dim",
                           "intermediate", "vocab", "experts", "experts_active"),
     "measured/h100_calibration.csv": ("seconds", "energy_j_counter"),
+    "published_mfu.csv": ("accelerator_count", "model_params", "mfu"),
     **{name: ("measured_value",) for name in SCHEMAS if name.startswith("validation/")},
     # tou_tariffs energy/demand, cloud grid_g_per_kwh (AWS/Azure mapping rows), inference_runtime value (claims
     # without a figure), data_efficiency_claims values (qualitative claims), published run figures the paper
@@ -436,9 +438,8 @@ def _check_accelerators(df: pd.DataFrame, directory: str) -> None:
     name = "accelerators.csv"
     seen: dict[str, int] = {}
     for i, r in enumerate(df.to_dict("records")):
-        precs = [p.strip() for p in str(r["precisions"] or "").split(",") if p.strip()]
-        if not precs:
-            raise DataValidationError(name, "no precision listed", row=_row(df, i), column="precisions")
+        # no precision listed = no citable peak (e.g. A10G): the part is known but cannot be estimated
+        precs = [] if _is_blank(r["precisions"]) else [p.strip() for p in str(r["precisions"]).split(",") if p.strip()]
         for p in precs:
             if p not in PRECISIONS:
                 raise DataValidationError(name, f"unknown precision {p!r} (one of {', '.join(PRECISIONS)})",
