@@ -68,7 +68,7 @@ def test_plan_numbers_are_bounded(flag, value, capsys):
 
 
 @pytest.mark.parametrize("args", [TRAIN[:-1] + [""], TRAIN[:-2] + ["--region=  "], INFER + ["--accelerator", ""],
-                                  ["reports", "build", "--only", ""]])
+                                  ["roi", "--region", " "], ["plan", "--energy-kwh", "5", "--hours", "2", "--regions", ""]])
 def test_empty_value_is_refused(args, capsys):
     assert "empty value" in one_line(args, capsys)
 

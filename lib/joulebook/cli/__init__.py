@@ -72,7 +72,8 @@ def _empty_value(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    empty = _empty_value(argv)
+    # `reports build` checks its own flags up front with report-specific messages ("--only: empty report id")
+    empty = None if argv[:1] == ["reports"] else _empty_value(argv)
     if empty:
         print(f"joulebook: error: {empty.lstrip('-').replace('-', '_')}: empty value (leave the flag out for its "
               "default)", file=sys.stderr)
