@@ -56,9 +56,9 @@ def test_beyond_the_horizon_is_never_with_the_month_it_would_take():
     assert roi.break_even(1000.0, 20.0, 10.0, horizon_months=100).month == 100
 
 
-def test_negative_switch_with_higher_running_cost_says_when_the_lead_ends():
-    be = roi.break_even(-100.0, 10.0, 30.0)
-    assert be.month == 0 and "5.0 months" in be.reason
+def test_negative_switch_with_higher_running_cost_never_breaks_even_and_says_when_the_lead_ends():
+    be = roi.break_even(-100.0, 10.0, 30.0)  # issue 12: a switch that costs more every month never pays back
+    assert be.month is None and "never" in be.reason and "5.0 months" in be.reason
 
 
 @pytest.mark.parametrize("args, parameter", [
@@ -82,7 +82,7 @@ def test_break_even_vectorized_matches_scalar_and_curves(switch, before, after):
     be = roi.break_even(switch, before, after)
     vec = roi.break_even_months(np.array([switch]), np.array([before]), np.array([after]))[0]
     if be.month is None:
-        assert switch > 0 and (before - after <= 0 or switch / (before - after) > 1e12)
+        assert before - after < 0 or (switch > 0 and (before - after <= 0 or switch / (before - after) > 1e12))
         assert math.isnan(vec)
     else:
         assert vec == be.month

@@ -176,6 +176,12 @@ def apply_to_arrays(arr: dict[str, np.ndarray], mask: np.ndarray, techniques: li
     for t in order:
         if t.kind == "distill":
             s = models.model(t.student)
+            teacher = np.asarray(arr["params_total"][mask], dtype=float)
+            if (s.params_total >= teacher).any():
+                big = float(teacher[s.params_total >= teacher][0])
+                raise InputError("technique", f"{t.text!r}: the student {s.model_id} has {s.params_total:.3g} "
+                                              f"parameters, not fewer than the {big:.3g} of the model it would "
+                                              "distil; a distillation student must be smaller than its teacher")
             for f, v in (("params_total", s.params_total), ("params_active", s.params_active), ("layers", s.layers),
                          ("hidden", s.hidden), ("heads", s.heads), ("kv_heads", s.kv_heads), ("head_dim", s.head_dim),
                          ("intermediate", s.intermediate), ("vocab", s.vocab), ("experts", s.experts),

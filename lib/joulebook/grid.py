@@ -62,20 +62,37 @@ def hourly_intensity(region, month: int | None = None) -> np.ndarray | None:
     return r.intensity_g_per_kwh * shape
 
 
+MAX_WINDOW_H = 20 * 8784.0  # the longest hour-by-hour window (20 leap years)
+YEARS = (1990, 2100)  # date-times outside these years are refused: no data or profile covers them
+
+
 def aware_datetime(value, tz: str | tzinfo, parameter: str = "start") -> datetime:
     """Parse ``value`` (datetime or ISO string) to an aware datetime; a naive value is civil time in ``tz``.
 
-    Errors name ``parameter``.
+    A naive civil time that the clocks skip (inside a daylight-saving gap, e.g. 02:30 on
+    2026-03-08 in America/New_York) is refused; one they show twice (the hour repeated when
+    daylight saving ends) is the first of the two (``fold=0``). Years outside :data:`YEARS`
+    are refused. Errors name ``parameter``.
     """
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value.strip())
         except ValueError:
             raise InputError(parameter, f"not an ISO date-time: {value!r} (e.g. 2026-07-01T02:00)") from None
     if not isinstance(value, datetime):
         raise InputError(parameter, f"expected a date-time, got {type(value).__name__}")
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise InputError(parameter, f"year {value.year} is outside {YEARS[0]}-{YEARS[1]} (the years the data and "
+                                    "profiles can speak for)")
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz) if isinstance(tz, str) else tz)
+        zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+        local = value.replace(tzinfo=zone)
+        back = local.astimezone(UTC).astimezone(zone)
+        if back.replace(tzinfo=None) != value:
+            raise InputError(parameter, f"{value.isoformat(timespec='minutes')} does not exist in {zone}: the clocks "
+                                        f"skip it (daylight saving starts; it would silently become "
+                                        f"{back.strftime('%H:%M')}); give a time outside the gap or a UTC offset")
+        value = local
     return value
 
 
@@ -98,6 +115,10 @@ def intensity_series(region, start, duration_h: float) -> pd.DataFrame:
     """Hour-by-hour intensity over a window (columns utc, weight_h, intensity_g_per_kwh)."""
     r = data.region(region)
     duration_h = number("duration_h", duration_h, strictly_positive=True)
+    if duration_h > MAX_WINDOW_H:
+        raise InputError("start", f"an hour-by-hour window of {duration_h:,.0f} h is longer than the "
+                                  f"{MAX_WINDOW_H:,.0f} h ({MAX_WINDOW_H / 8766:.0f} years) an annual profile can "
+                                  "speak for; leave out the start time to use the annual intensity")
     start_utc = to_utc(start, r.timezone)
     starts, w = _hour_grid(start_utc, duration_h)
     if r.hourly_zone is None:

@@ -247,6 +247,12 @@ def shape_arrays(params, *, layers=None, hidden=None, heads=None, kv_heads=None,
     d = np.where(both, d_both, np.where(d_only, d_fill, d))
     L = np.where(both, L_both, np.where(L_only, L_fill, L))
     hd_from_heads = ~np.isnan(H) & np.isnan(hd)
+    with np.errstate(invalid="ignore"):
+        bad = hd_from_heads & (np.mod(d, np.where(np.isnan(H), 1.0, H)) != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("heads", f"hidden {d[i]:g} is not divisible by {H[i]:g} heads (row {i}); give head_dim if "
+                                  "the heads are narrower than hidden / heads")
     out["assumed_head_dim"] = np.isnan(H) & np.isnan(hd)
     with np.errstate(invalid="ignore", divide="ignore"):
         hd = np.where(hd_from_heads, np.maximum(1.0, np.floor(d / H)),

@@ -245,7 +245,8 @@ def break_even_months(switch_cost_usd, monthly_cost_before_usd, monthly_cost_aft
         exact = np.where(savings > 0, sw / savings, np.nan)
         month = np.maximum(np.ceil(exact * (1 - 1e-9)), 1.0)  # tolerate float noise (5.0000000001 -> 5)
     month = np.where(sw <= 0, 0.0, month)  # nothing to recover (see break_even for the reason text)
-    never = (sw > 0) & ((savings <= 0) | ~np.isfinite(month) | (month > 1e12))  # no saving, or too small to count
+    # never: a switch that costs more every month (whatever it returns up front), or no saving / too small to count
+    never = (savings < 0) | ((sw > 0) & ((savings <= 0) | ~np.isfinite(month) | (month > 1e12)))
     return np.where(never, np.nan, np.maximum(month, 0.0))
 
 
@@ -255,8 +256,10 @@ def break_even(switch_cost_usd: float, monthly_cost_before_usd: float, monthly_c
 
     ``month`` is the first whole month at whose end the cumulative cost with the switch
     (switch cost + months x cost after) is no higher than without it (months x cost before).
-    A switch cost of zero or less pays back in month 0. Beyond ``horizon_months`` (e.g.
-    the new hardware's life) it is reported as never, with the month it would have taken.
+    A switch cost of zero or less pays back in month 0 unless the monthly cost rises: a switch
+    that costs more every month never breaks even (``month`` None), even when it returns money
+    up front. Beyond ``horizon_months`` (e.g. the new hardware's life) it is reported as never,
+    with the month it would have taken.
     """
     sw = number("switch_cost_usd", switch_cost_usd, minimum=None)
     before = number("monthly_cost_before_usd", monthly_cost_before_usd)
@@ -268,9 +271,10 @@ def break_even(switch_cost_usd: float, monthly_cost_before_usd: float, monthly_c
         if savings >= 0:
             return BreakEven(0, 0.0, f"nothing to recover: the switch costs {sw:,.0f} USD up front and the monthly "
                                      "cost does not rise", sw, savings, horizon_months)
-        ahead = -sw / -savings
-        return BreakEven(0, 0.0, f"ahead from the start (the switch returns {-sw:,.0f} USD) but "
-                                 f"{-savings:,.0f} USD more per month: the lead is gone after {ahead:,.1f} months",
+        lead = (f"; the {-sw:,.0f} USD it returns up front is used up after {-sw / -savings:,.1f} months"
+                if sw < 0 else "")
+        return BreakEven(None, None, f"never: switching costs {-savings:,.0f} USD more every month ({after:,.0f} USD "
+                                     f"per month after vs {before:,.0f} before), so it never pays back{lead}",
                          sw, savings, horizon_months)
     if savings <= 0:
         return BreakEven(None, None, f"switching does not lower the monthly cost ({after:,.0f} USD per month after vs "

@@ -26,6 +26,7 @@ one (:func:`estimate_training_frame`), so both always agree.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ import pandas as pd
 from . import costs, data, grid, hardware, lifecycle
 from .assumptions import Assumptions
 from .errors import InputError
-from .validate import array, number
+from .validate import bounded_array, check_named, flag, flag_array, number
 
 OUTPUT_KEYS = (
     "flops", "accelerator_hours", "wall_clock_hours", "steps", "step_time_s", "energy_per_step_j",
@@ -205,12 +206,6 @@ def _given(a: np.ndarray) -> np.ndarray:
     return ~np.isnan(a)
 
 
-def _check(name: str, a: np.ndarray, **kw) -> None:
-    g = _given(a)
-    if g.any():
-        array(name, a[g], **kw)
-
-
 def _tokens(df: pd.DataFrame, n: int):
     tokens = _col(df, "tokens", n)
     steps, batch, seq = _col(df, "steps", n), _col(df, "batch", n), _col(df, "seq_len", n)
@@ -220,11 +215,16 @@ def _tokens(df: pd.DataFrame, n: int):
     both = _given(tokens) & (by_steps | by_epochs) | (by_steps & by_epochs)
     if both.any():
         i = int(np.flatnonzero(both)[0])
-        raise InputError("tokens", f"give tokens, or steps x batch x seq_len, or epochs x dataset_tokens — not several (row {i})")
-    if (by_steps & ~(_given(batch) & _given(seq))).any():
-        raise InputError("steps", "steps needs batch and seq_len (tokens = steps x batch x seq_len)")
-    if (by_epochs & ~(_given(epochs) & _given(dataset))).any():
-        raise InputError("epochs", "epochs and dataset_tokens go together (tokens = epochs x dataset_tokens)")
+        raise InputError("tokens", f"give tokens, or steps x batch x seq_len, or epochs x dataset_tokens — not several "
+                                   f"(row {df.index[i]!r})")
+    bad = by_steps & ~(_given(batch) & _given(seq))
+    if bad.any():
+        raise InputError("steps", f"steps needs batch and seq_len (tokens = steps x batch x seq_len; row "
+                                  f"{df.index[np.flatnonzero(bad)[0]]!r})")
+    bad = by_epochs & ~(_given(epochs) & _given(dataset))
+    if bad.any():
+        raise InputError("epochs", f"epochs and dataset_tokens go together (tokens = epochs x dataset_tokens; row "
+                                   f"{df.index[np.flatnonzero(bad)[0]]!r})")
     tok = np.where(by_steps, steps * batch * seq, np.where(by_epochs, epochs * dataset, tokens))
     tokens_per_step = np.where(_given(batch) & _given(seq), batch * seq, np.nan)
     n_steps = np.where(by_steps, steps, tok / tokens_per_step)
@@ -256,6 +256,35 @@ def _factorize(values: pd.Series, default: str) -> tuple[np.ndarray, list[str]]:
     return codes, names
 
 
+FRAME_TEXT_INPUTS = ("accelerator", "precision", "region", "recompute")
+SCALAR_ONLY = {"start": "per-row start times are not modelled here: pass intensity_g_per_kwh from "
+                        "grid.mean_intensity, or use estimate_training",
+               "calibration": "apply a profile with estimate_training, or pass its mfu and power_w columns"}
+
+
+def _check_frame_inputs(df: pd.DataFrame) -> None:
+    """Refuse what the frame would ignore: scalar-only parameters and near-misses of input names; check relations.
+
+    Other columns (labels such as ``scenario``) pass through to the output unchanged.
+    """
+    known = [*NUMERIC_INPUTS, *FRAME_TEXT_INPUTS]
+    outputs = {f"{k}{s}" for k in OUTPUT_KEYS for s in ("", "_low", "_high")}
+    for col in map(str, df.columns):
+        if col in SCALAR_ONLY:
+            raise InputError(col, f"not understood by estimate_training_frame: {SCALAR_ONLY[col]}")
+        if col in known or col in outputs:
+            continue
+        near = difflib.get_close_matches(col, known, n=3, cutoff=0.85)
+        if near:
+            raise InputError(col, f"unknown input column; close matches: {', '.join(near)}")
+    if "params" in df.columns and "active_params" in df.columns:
+        p, a = _col(df, "params", len(df)), _col(df, "active_params", len(df))
+        bad = ~np.isnan(p) & ~np.isnan(a) & (a > p)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError("active_params", f"{a[i]:g} active parameters exceed the {p[i]:g} total (row {df.index[i]!r})")
+
+
 def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Vectorized training estimate: one row per scenario.
 
@@ -277,26 +306,23 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
         return df.copy()
     if "params" not in df.columns and "accelerator_hours" not in df.columns:
         raise InputError("params", "a value is required (or accelerator_hours)")
+    _check_frame_inputs(df)
     for name in NUMERIC_INPUTS:
         if name in df.columns:
-            a = _col(df, name, n)
             raw = df[name]
             if raw.dtype == object:
                 text = raw.notna() & pd.to_numeric(raw, errors="coerce").isna()
                 if text.any():
-                    raise InputError(name, f"expected a plain number (units are in the parameter name), got {raw[text].iloc[0]!r}")
-            if np.isinf(a).any():
-                raise InputError(name, "is infinite")
-            strictly = name in ("params", "active_params", "tokens", "steps", "batch", "seq_len", "epochs",
-                                "dataset_tokens", "count", "mfu", "pue", "power_w", "lifetime_years", "utilisation",
-                                "accelerator_hours", "layers", "hidden", "scaling_efficiency")
+                    raise InputError(name, f"expected a plain number (units are in the parameter name), got "
+                                           f"{raw[text].iloc[0]!r} (row {raw.index[text][0]!r})")
             if raw.isna().any() and name in ("params",) and "accelerator_hours" not in df.columns:
-                raise InputError(name, "is NaN")
-            _check(name, a, strictly_positive=strictly, minimum=0.0)
+                raise InputError(name, f"is NaN (row {raw.index[raw.isna()][0]!r})")
+            bounded_array(name, _col(df, name, n), df.index)
     params = _col(df, "params", n)
     given_hours = _col(df, "accelerator_hours", n)
     if (np.isnan(params) & np.isnan(given_hours)).any():
-        raise InputError("params", "a value is required (or accelerator_hours)")
+        raise InputError("params", f"a value is required (or accelerator_hours; row "
+                                   f"{df.index[np.flatnonzero(np.isnan(params) & np.isnan(given_hours))[0]]!r})")
     mfu_in = _col(df, "mfu", n)
     if (_given(mfu_in) & (mfu_in > 1)).any():
         raise InputError("mfu", "must be <= 1 (a fraction of peak)")
@@ -313,17 +339,17 @@ def estimate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
     count = _col(df, "count", n)
     count = np.where(_given(count), count, 1.0)
     if (count != np.floor(count)).any():
-        raise InputError("count", "must be a whole number of accelerators")
+        raise InputError("count", f"must be a whole number of accelerators (row {df.index[count != np.floor(count)][0]!r})")
 
     tokens, steps, epochs = _tokens(df, n)
     need_flops = ~_given(given_hours)
     if (need_flops & np.isnan(tokens)).any():
         raise InputError("tokens", "a value is required: tokens, steps x batch x seq_len, or epochs x dataset_tokens "
-                                   "(or give accelerator_hours)")
+                                   f"(or give accelerator_hours; row {df.index[np.flatnonzero(need_flops & np.isnan(tokens))[0]]!r})")
     arch = [_opt(df, c) for c in ("layers", "hidden", "seq_len")]
     flops = training_flops(params, tokens, active_params=_ov(_opt(df, "active_params"), params),
                            layers=arch[0] if all(a is not None for a in arch) else None, hidden=arch[1], seq_len=arch[2],
-                           recompute=df["recompute"].fillna(False).astype(bool).to_numpy() if "recompute" in df.columns else False)
+                           recompute=flag_array("recompute", df["recompute"], df.index) if "recompute" in df.columns else False)
 
     # accelerators x precision
     acc_series = df["accelerator"] if "accelerator" in df.columns else pd.Series(["h100-sxm"] * n)
@@ -547,9 +573,8 @@ def estimate_training(
         cloud_price_usd_per_gpu_hour=cloud_price_usd_per_gpu_hour,
         purchase_usd_per_accelerator=purchase_usd_per_accelerator, wue_l_per_kwh=wue_l_per_kwh,
         lifetime_years=lifetime_years, utilisation=utilisation, scaling_efficiency=scaling_efficiency).items()}
-    for name in NUMERIC_INPUTS:
-        if inputs.get(name) is not None:
-            number(name, inputs[name], minimum=0.0)
+    inputs["recompute"] = recompute = flag("recompute", recompute)
+    check_named({k: v for k, v in inputs.items() if k in NUMERIC_INPUTS})  # physical ranges; active <= total
     if count is not None:
         number("count", count, strictly_positive=True, integer=True)
     acc = data.accelerator(accelerator)
