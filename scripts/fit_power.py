@@ -290,9 +290,9 @@ def main() -> None:
                                        "low = the bf16 step's",
     }
     fitted = {**{k: pw[k] for k in notes if k in pw}, "training_memory_utilisation": tm}
-    units = {"compute_power_fraction": "fraction of (cap - idle) per unit compute share",
-             "memory_power_fraction": "fraction of (cap - idle) per unit memory share",
-             "gap_power_fraction": "fraction of (cap - idle) per unit gap share",
+    units = {"compute_power_fraction": "multiple of (cap - idle) per unit compute share",
+             "memory_power_fraction": "multiple of (cap - idle) per unit memory share",
+             "gap_power_fraction": "multiple of (cap - idle) per unit gap share",
              "training_memory_utilisation": "fraction of peak HBM bandwidth"}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

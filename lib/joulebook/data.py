@@ -119,6 +119,24 @@ SCHEMAS: dict[str, tuple[list[str], dict[str, tuple[float, float]]]] = {
                                        "power_w_max": (0, 5000), "batch": (1, 1e6), "seq": (1, 1e7), "params": (1, 1e13),
                                        "flops_per_token": (1, 1e15), "calls": (1, 1e9), "tflops_achieved": (0, 1e5),
                                        "s_per_call": (0, 1e6), "tokens_per_s": (0, 1e9), "j_per_token": (0, 1e6)}),
+    "power_model.csv": (["name", "family", "applies_to", "unit"],
+                        {"value_low": (0, 100), "value": (0, 100), "value_high": (0, 100)}),
+    "achievable_rates.csv": (["accelerator_id", "rate", "unit"],
+                             {"value_low": (0, 1e6), "value": (0, 1e6), "value_high": (0, 1e6)}),
+    "measured/h100_decode_probe.csv": (["experiment", "runtime", "precision", "batch", "ms_per_token_step",
+                                        "power_w_mean"],
+                                       {"batch": (1, 1e6), "prompt_tokens": (0, 1e7), "new_tokens": (1, 1e7),
+                                        "params": (1, 1e13), "weight_bytes": (1, 1e14), "ms_per_token_step": (0, 1e6),
+                                        "effective_tb_per_s": (0, 1e3), "power_w_mean": (0, 5000),
+                                        "energy_j_per_1k_tokens": (0, 1e9), "seconds": (0, 1e6), "calls": (1, 1e9),
+                                        "energy_j_counter": (0, 1e9)}),
+    "measured/mlenergy_v3_llama31_h100.csv": (["model_id", "gpu", "gpu_count", "max_num_seqs",
+                                               "energy_j_per_output_token", "median_itl_ms"],
+                                              {"gpu_count": (1, 1e4), "tensor_parallel": (1, 1e4),
+                                               "max_num_seqs": (1, 1e6), "avg_batch_size_measured": (0, 1e6),
+                                               "energy_j_per_output_token": (0, 1e6), "mean_output_tokens": (1, 1e7),
+                                               "median_itl_ms": (0, 1e6), "p90_itl_ms": (0, 1e6),
+                                               "mean_power_w_total": (0, 1e6), "output_throughput_tok_s": (0, 1e9)}),
 }
 
 # data/validation/<family>.csv: measured cases the model is tested against (issue 10), one row per case
@@ -187,6 +205,10 @@ KEYS: dict[str, tuple[str, ...] | None] = {
     "inference_runtime.csv": ("name",),
     "published_mfu.csv": ("run_id",),
     "measured/h100_calibration.csv": None,  # probe windows; the idle window is measured twice (start, end)
+    "power_model.csv": ("name", "family"),
+    "achievable_rates.csv": ("accelerator_id", "rate"),
+    "measured/h100_decode_probe.csv": ("experiment", "runtime", "precision", "batch"),
+    "measured/mlenergy_v3_llama31_h100.csv": ("model_id", "gpu", "gpu_count", "max_num_seqs"),
     **{name: ("case_id",) for name in SCHEMAS if name.startswith("validation/")},
 }
 
@@ -217,6 +239,9 @@ FILLED: dict[str, tuple[str, ...]] = {
     "model_presets.csv": ("params_total", "params_active", "layers", "hidden", "heads", "kv_heads", "head_dim",
                           "intermediate", "vocab", "experts", "experts_active"),
     "measured/h100_calibration.csv": ("seconds", "energy_j_counter"),
+    "power_model.csv": ("value_low", "value", "value_high"),
+    "measured/h100_decode_probe.csv": ("ms_per_token_step", "power_w_mean"),
+    "measured/mlenergy_v3_llama31_h100.csv": ("energy_j_per_output_token", "median_itl_ms", "mean_output_tokens"),
     "published_mfu.csv": ("accelerator_count", "model_params", "mfu"),
     **{name: ("measured_value",) for name in SCHEMAS if name.startswith("validation/")},
     # tou_tariffs energy/demand, cloud grid_g_per_kwh (AWS/Azure mapping rows), inference_runtime value (claims

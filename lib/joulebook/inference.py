@@ -1098,9 +1098,9 @@ def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, ru
         for t in POWER_OVERRIDES:
             lo, mid, hi, psrc, basis, _ = hardware.power_model_row(t, acc.accelerator_id)
             if t in ov:
-                a.add(t, ov[t], "fraction of (cap - idle) per unit share", "user", "given", True)
+                a.add(t, ov[t], "multiple of (cap - idle) per unit share", "user", "given", True)
             else:
-                a.add(t, mid, "fraction of (cap - idle) per unit share", psrc, f"{basis}; range {lo:.3g}-{hi:.3g}")
+                a.add(t, mid, "multiple of (cap - idle) per unit share", psrc, f"{basis}; range {lo:.3g}-{hi:.3g}")
                 src.append(psrc)
     elif "power_w" in ov:
         a.add("power_w", ov["power_w"], "W mean per accelerator", "user", "skips the power model", True)
