@@ -194,31 +194,97 @@ def test_not_evaluable_cases_say_why_and_do_not_stop_the_others():
     assert res.loc[["needs-b200", "unknown-family"], "covered"].isna().all()
 
 
-def test_shipped_cases_needing_features_not_built_are_marked(results):
+def test_every_shipped_case_is_evaluated_now_that_serving_and_b200_exist(results):
     c = results.cases.set_index("case_id")
-    bloom = c.loc["bloom-api-energy-per-request"]
-    assert bloom["status"] == "not_evaluable" and "serving" in bloom["reason"]
-    try:
-        data.accelerator("b200")
-    except UnknownNameError:  # until the accelerator branch adds it
-        b200 = c[c.index.str.contains("b200")]
-        assert len(b200) >= 10 and (b200["status"] == "not_evaluable").all()
-        assert b200["reason"].str.contains("b200").all()
-    # every other shipped case is evaluated, and the fitting cases all are
-    assert (results.cases.loc[results.cases["role"] == "fit", "status"] == "ok").all()
+    assert (results.cases["status"] == "ok").all(), c.loc[c["status"] != "ok", "reason"].to_dict()
+    b200 = c[c.index.str.contains("b200")]
+    assert len(b200) >= 10 and b200["model"].gt(0).all()
 
 
-def test_deployment_mapping_follows_the_api(monkeypatch):
+def test_serving_cases_use_the_continuous_mapping_of_the_power_fit():
+    row = modelcheck.cases("inference_serving").set_index("case_id").loc["mle-l31-8b-h100x1-s128-itl"].to_dict()
+    call = modelcheck.call_inference_serving(row)
+    ctx = inference.runtime_parameter("mlenergy_context_tokens")[1]
+    pre = inference.runtime_parameter("mlenergy_prefill_tokens")[1]
+    assert call.output == "inter_token_latency_ms"
+    assert call.kwargs["serving"] == "continuous" and call.kwargs["max_concurrency"] == 128
+    assert call.kwargs["prompt_tokens"] == round(ctx) and call.kwargs["prefill_tokens"] == round(pre)
+    assert call.kwargs["new_tokens"] == round(float(row["mean_output_tokens"]))
+    assert "--serving continuous --max-concurrency 128" in call.command()
+    assert "--prefill-tokens" in call.command() and "--batch" not in call.command()
+    # the ends of the assumed context and prefill ranges are evaluated too
+    assert {v["prompt_tokens"] for v in call.variants} == {round(inference.runtime_parameter("mlenergy_context_tokens")[i])
+                                                           for i in (0, 2)}
+    energy = modelcheck.call_inference_serving({**row, "quantity": "gpu_energy_j_per_output_token"})
+    assert energy.output == "energy_j_per_output_token_accelerator" and energy.scale == 1.0
+    # a row that publishes its prompt length overrides the assumption
+    assert modelcheck.call_inference_serving({**row, "mean_prompt_tokens": 1000}).kwargs["prompt_tokens"] == 1000
+    with pytest.raises(modelcheck.NotEvaluable, match="max_num_seqs"):
+        modelcheck.call_inference_serving({**row, "max_num_seqs": None})
+
+
+def test_serving_fit_cases_reproduce_the_power_fit_frame(results):
+    """The validation's fitting cases are the rows tests/test_power_fit.py checks: the same model values."""
+    m = data.table("measured/mlenergy_v3_llama31_h100")
+    ctx = inference.runtime_parameter("mlenergy_context_tokens")[1]
+    pre = inference.runtime_parameter("mlenergy_prefill_tokens")[1]
+    f = inference.inference_frame(pd.DataFrame({
+        "model": np.where(m["model_id"].str.contains("70B"), "llama-3-70b", "llama-3-8b"), "count": m["gpu_count"],
+        "serving": "continuous", "max_concurrency": m["max_num_seqs"], "prompt_tokens": round(ctx),
+        "prefill_tokens": round(pre), "new_tokens": pd.to_numeric(m["mean_output_tokens"]).round()}))
+    c = results.cases.set_index("case_id")
+    for i, r in enumerate(m.to_dict(orient="records")):
+        size = "70b-h100x4" if "70B" in r["model_id"] else "8b-h100x1"
+        key = f"mle-l31-{size}-s{int(r['max_num_seqs'])}"
+        assert c.loc[f"{key}-energy", "model"] == pytest.approx(f["energy_j_per_output_token_accelerator"].iloc[i], rel=1e-9)
+        assert c.loc[f"{key}-itl", "model"] == pytest.approx(f["inter_token_latency_ms"].iloc[i], rel=1e-9)
+
+
+def test_variants_widen_low_high_to_the_envelope(monkeypatch):
+    row = modelcheck.cases("inference_serving").set_index("case_id").loc["mle-l31-8b-h100x1-s64-energy"].to_dict()
+    row["case_id"], row["family"] = "mle-l31-8b-h100x1-s64-energy", "inference_serving"
+    wide = modelcheck.run_cases(case_frame=pd.DataFrame([row])).iloc[0]
+    call = modelcheck.call_inference_serving(row)
+    alone = inference.inference_frame(pd.DataFrame([dict(call.kwargs)])).iloc[0]
+    out = call.output
+    assert wide["model"] == pytest.approx(alone[out], rel=1e-12)
+    assert wide["low"] <= alone[out + "_low"] and wide["high"] >= alone[out + "_high"]
+    assert (wide["low"], wide["high"]) != (pytest.approx(alone[out + "_low"]), pytest.approx(alone[out + "_high"]))
+
+
+def test_deployment_maps_arrival_rate_to_utilisation():
     row = modelcheck.cases("inference_deployment").iloc[0].to_dict()
-    with pytest.raises(modelcheck.NotEvaluable, match="utilisation"):
-        modelcheck.call_inference_deployment(row)
+    call = modelcheck.call_inference_deployment(row)
+    kw = call.kwargs
+    assert call.output == "energy_wh_per_request_service"
+    assert kw["serving"] == "continuous" and kw["max_concurrency"] == 1 and kw["pue"] == modelcheck.DEPLOYMENT_PUE
+    assert kw["prompt_tokens"] == modelcheck.DEPLOYMENT_PROMPT_TOKENS[1]
+    assert kw["new_tokens"] == modelcheck.DEPLOYMENT_OUTPUT_TOKENS[1]
+    # utilisation = arrival rate x busy time per request at one running request
+    lam = float(row["requests"]) / (float(row["days"]) * 86400.0)
+    busy = inference.estimate_inference(**{k: v for k, v in kw.items() if k != "utilisation"}).central
+    assert kw["utilisation"] == pytest.approx(lam * kw["new_tokens"] / busy["output_tokens_per_s"], rel=1e-5)
+    assert 0 < kw["utilisation"] < 1
+    # the whole deployment's energy per request = busy + idle share; with the wall time per request = 1 / lambda
+    est = inference.estimate_inference(**kw).central
+    assert est["energy_wh_per_request_service"] > est["energy_wh_per_request"]
+    assert "--utilisation" in call.command() and len(call.variants) == 4
+    # a load the single-request engine cannot keep up with runs through Little's law instead
+    busy_row = {**row, "requests": float(row["requests"]) * 1000}
+    heavy = modelcheck.call_inference_deployment(busy_row).kwargs
+    assert "utilisation" not in heavy and heavy["arrival_rate_per_s"] == pytest.approx(lam * 1000, rel=1e-5)
+    with pytest.raises(modelcheck.NotEvaluable, match="days"):
+        modelcheck.call_inference_deployment({**row, "days": None})
 
-    def with_serving(*, serving=None, utilisation=None, **kw):  # the API after the serving branch merges
-        return None
 
-    monkeypatch.setattr(inference, "estimate_inference", with_serving)
-    with pytest.raises(modelcheck.NotEvaluable, match="mapping is not written"):
-        modelcheck.call_inference_deployment(row)
+def test_assumptions_name_the_serving_rows_and_drop_the_static_stand_in():
+    a = {x["name"]: x for x in modelcheck.assumptions()}
+    assert "serving_batch" not in a and "serving_prompt_tokens" not in a
+    ctx = inference.runtime_parameter("mlenergy_context_tokens")
+    assert f"{ctx[1]:g}" in a["serving_context_tokens"]["value"] and "mlenergy_context_tokens" in a["serving_context_tokens"]["note"]
+    assert {"deployment_prompt_tokens", "deployment_output_tokens", "deployment_utilisation"} <= set(a)
+    assert modelcheck.ASSUMPTIONS == modelcheck.assumptions()
+    assert "round(mean" not in json.dumps(list(a.values()))
 
 
 # --------------------------------------------------------------------------- every case is a real command
@@ -226,8 +292,10 @@ def test_deployment_mapping_follows_the_api(monkeypatch):
 
 @pytest.mark.parametrize("case_id, key", [
     ("probe-train-bf16-step-time-s", "step_time_s"), ("llama31-70b-hours", "accelerator_hours"),
-    ("patterson-gpt-3-energy", "facility_energy_kwh"), ("mle-l31-8b-h100x1-s128-itl", "decode_ms_per_token"),
-    ("mle-l31-405b-fp8-h100x8-s64-itl", "decode_ms_per_token"),  # a custom architecture, fp8 with a bf16 KV cache
+    ("patterson-gpt-3-energy", "facility_energy_kwh"), ("mle-l31-8b-h100x1-s128-itl", "serving.inter_token_latency_ms"),
+    ("mle-l31-405b-fp8-h100x8-s64-itl", "serving.inter_token_latency_ms"),  # custom architecture, fp8, bf16 KV cache
+    ("mle-l31-8b-b200x1-s256-energy", "serving.energy_j_per_output_token.accelerator"),
+    ("bloom-api-energy-per-request", "serving.energy_wh_per_request.service"),  # busy + idle share
 ])
 def test_the_command_reproduces_the_model_value(results, capsys, case_id, key):
     r = results.cases.set_index("case_id").loc[case_id]
@@ -236,7 +304,9 @@ def test_the_command_reproduces_the_model_value(results, capsys, case_id, key):
     capsys.readouterr()
     assert main(argv[1:] + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out[key] == pytest.approx(r["model"], rel=1e-9)
+    for part in key.split("."):
+        out = out[part]
+    assert out == pytest.approx(r["model"], rel=1e-9)
 
 
 # --------------------------------------------------------------------------- the CLI contract
@@ -256,7 +326,9 @@ def test_cli_json_is_one_object(capsys):
 def test_cli_human_output_lists_cases_and_summary(capsys):
     assert main(["validate", "--family", "training_runs", "--family", "inference_deployment"]) == 0
     out = capsys.readouterr().out
-    assert "$ joulebook estimate training" in out and "not evaluable:" in out
+    assert "$ joulebook estimate training" in out and "$ joulebook estimate inference" in out
+    assert "--utilisation" in out and "covered" in out and "not evaluable:" not in out
+    assert "deployment_utilisation" in out and "serving_context_tokens" not in out  # only the families shown
     assert "Summary" in out and "training_runs" in out and "inference_deployment" in out
 
 

@@ -23,7 +23,6 @@ a serving mode not built) is marked ``not_evaluable`` with the reason, never dro
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,21 +47,74 @@ CASE_COLUMNS = ("case_id", "role", "quantity", "measured_value", "measured_unit"
 BAND = 1.25  # the x1.25 band drawn around y = x (issue 10's tolerance for the serving fit)
 STATUS_OK, STATUS_NOT_EVALUABLE = "ok", "not_evaluable"
 
-# Assumptions the mappings make where a case does not publish an input (shown in the report; override by
-# giving the column in the data row).
-SERVING_PROMPT_TOKENS_ASSUMED = 128
-ASSUMPTIONS = (
-    {"name": "serving_prompt_tokens", "value": SERVING_PROMPT_TOKENS_ASSUMED, "unit": "tokens per request",
-     "applies_to": "inference_serving",
-     "note": "ML.ENERGY does not publish prompt lengths (multi-turn chats, prefix caching on): the estimate's default "
-             "prompt length is used until a row gives mean_prompt_tokens"},
-    {"name": "serving_batch", "value": "round(mean_concurrency)", "unit": "sequences", "applies_to": "inference_serving",
-     "note": "static-batch stand-in for continuous batching: the measured mean number of running requests"},
-    {"name": "probe_stream_tokens", "value": "prompt 1, new 2", "unit": "tokens", "applies_to": "probe_decode",
-     "note": "the weight-stream probe has no KV cache: the shortest request, so KV reads are negligible"},
-    {"name": "probe_node_power_w", "value": 0, "unit": "W", "applies_to": "probe_training",
-     "note": "the probe measured the GPU alone (NVML counter): no host power"},
-)
+# Assumptions the mappings make where a case does not publish an input (shown by `joulebook validate` and the report;
+# a data row overrides them by giving the column). The ML.ENERGY context and prefill lengths are the named rows of
+# data/inference_runtime.csv that scripts/fit_power.py fitted (the same mapping as tests/test_power_fit.py).
+SERVING_CONTEXT_ROW, SERVING_PREFILL_ROW = "mlenergy_context_tokens", "mlenergy_prefill_tokens"
+# BLOOM's API deployment (Luccioni et al. 2023) publishes neither prompt nor output lengths: (low, central, high)
+DEPLOYMENT_PROMPT_TOKENS = (16, 64, 512)
+DEPLOYMENT_OUTPUT_TOKENS = (16, 64, 256)
+DEPLOYMENT_PUE = 1.0
+
+
+def _runtime_range(name: str) -> tuple[float, float, float]:
+    lo, mid, hi = inference.runtime_parameter(name)[:3]
+    return float(lo), float(mid), float(hi)
+
+
+def _assumptions() -> tuple[dict[str, Any], ...]:
+    ctx, pre = _runtime_range(SERVING_CONTEXT_ROW), _runtime_range(SERVING_PREFILL_ROW)
+    rng = lambda t: f"{t[1]:g} (range {t[0]:g}-{t[2]:g})"  # noqa: E731
+    return (
+        {"name": "serving_mode", "value": "continuous, max_concurrency = max_num_seqs", "unit": "requests",
+         "applies_to": "inference_serving",
+         "note": "vLLM's continuous batching: the engine's cap on running requests is the concurrency cap; the model "
+                 "then limits it by the KV cache that fits (as vLLM does); new_tokens = the measured mean output length"},
+        {"name": "serving_context_tokens", "value": rng(ctx), "unit": "tokens of context per request",
+         "applies_to": "inference_serving",
+         "note": f"ML.ENERGY publishes no prompt lengths (multi-turn chats, prefix caching on): prompt_tokens = the "
+                 f"{SERVING_CONTEXT_ROW} row of data/inference_runtime.csv (fitted on the H100 fitting rows) unless a "
+                 "row gives mean_prompt_tokens; low-high of the case spans the row's range"},
+        {"name": "serving_prefill_tokens", "value": rng(pre), "unit": "new prefill tokens per request",
+         "applies_to": "inference_serving",
+         "note": f"the rest of the context is a prefix-cache hit: prefill_tokens = the {SERVING_PREFILL_ROW} row; "
+                 "low-high of the case spans the row's range"},
+        {"name": "serving_measured_outputs", "value": "energy_j_per_output_token_accelerator, inter_token_latency_ms",
+         "unit": "J, ms", "applies_to": "inference_serving",
+         "note": "ML.ENERGY's GPU energy (NVML, all GPUs, no host, no PUE) per output token of the busy engine, and "
+                 "the median inter-token latency = one engine step"},
+        {"name": "deployment_prompt_tokens", "value": rng(DEPLOYMENT_PROMPT_TOKENS), "unit": "tokens per request",
+         "applies_to": "inference_deployment",
+         "note": "not published for BLOOM's API (Luccioni et al. 2023): short interactive prompts assumed; the "
+                 "case's low-high spans the range"},
+        {"name": "deployment_output_tokens", "value": rng(DEPLOYMENT_OUTPUT_TOKENS), "unit": "tokens per request",
+         "applies_to": "inference_deployment",
+         "note": "not published for BLOOM's API: short generations assumed; the case's low-high spans the range"},
+        {"name": "deployment_utilisation", "value": "arrival rate x busy time per request", "unit": "share of time",
+         "applies_to": "inference_deployment",
+         "note": "arrival rate = requests / (days x 86,400 s); busy time per request = new_tokens / the busy engine's "
+                 "output tokens/s at one running request (continuous serving, max_concurrency 1); the engine idles the "
+                 "rest at idle + node power (estimate inference --utilisation); above 1 the engine is never idle and "
+                 "runs the arrival rate with Little's law instead"},
+        {"name": "deployment_pue", "value": DEPLOYMENT_PUE, "unit": "", "applies_to": "inference_deployment",
+         "note": "the 914 kWh were measured on the cloud instance with CodeCarbon (GPU, CPU, RAM): no facility "
+                 "overhead, so PUE 1; node power is the model's default (node_overhead_fraction_of_tdp)"},
+        {"name": "probe_stream_tokens", "value": "prompt 1, new 2", "unit": "tokens", "applies_to": "probe_decode",
+         "note": "the weight-stream probe has no KV cache: the shortest request, so KV reads are negligible"},
+        {"name": "probe_node_power_w", "value": 0, "unit": "W", "applies_to": "probe_training",
+         "note": "the probe measured the GPU alone (NVML counter): no host power"},
+    )
+
+
+def assumptions() -> tuple[dict[str, Any], ...]:
+    """The assumptions of the case mappings, with the current values of the data rows they name."""
+    return _assumptions()
+
+
+def __getattr__(name: str) -> Any:  # ``modelcheck.ASSUMPTIONS``: read from the data when asked, not at import
+    if name == "ASSUMPTIONS":
+        return _assumptions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NotEvaluable(JoulebookError):
@@ -83,6 +135,7 @@ class ModelCall:
     output: str
     scale: float = 1.0
     note: str = ""
+    variants: tuple[Mapping[str, Any], ...] = ()  # kwargs at the ends of an assumed input's range: widen low-high
 
     def command(self) -> str:
         """The equivalent ``joulebook estimate ...`` command line."""
@@ -102,7 +155,7 @@ class Validation:
     def to_dict(self) -> dict[str, Any]:
         return {"families": self.families, "roles": self.roles, "band": self.band,
                 "cases": _records(self.cases), "summary": _records(self.summary),
-                "assumptions": [dict(a) for a in ASSUMPTIONS]}
+                "assumptions": [dict(a) for a in assumptions()]}
 
 
 # --------------------------------------------------------------------------- reading the cases
@@ -206,9 +259,24 @@ def _int(row, name) -> int | None:
 
 
 def _model_kwargs(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A preset name (``model``), or the architecture columns a custom model needs (CLI flags of the same names)."""
-    if _v(row, "model") is not None:
+    """A preset name (``model``), or, when the name is no preset or absent, the architecture columns a custom model
+    needs (CLI flags of the same names)."""
+    if _v(row, "model") is not None and _is_preset(str(row["model"])):
         return {"model": row["model"]}
+    return _architecture(row)
+
+
+def _is_preset(name: str) -> bool:
+    try:
+        models.model(name)
+    except UnknownNameError:
+        return False
+    return True
+
+
+def _architecture(row: Mapping[str, Any]) -> dict[str, Any]:
+    if _num(row, "params") is None:
+        raise NotEvaluable(f"model {row.get('model')!r} is not a preset and the row gives no params")
     kw: dict[str, Any] = {"params": _num(row, "params")}
     for name in ("layers", "hidden", "heads", "kv_heads", "head_dim", "vocab"):
         if _v(row, name) is not None:
@@ -243,38 +311,81 @@ def call_probe_training(row: Mapping[str, Any]) -> ModelCall:
     return ModelCall("training", kw, q)
 
 
-def call_inference_serving(row: Mapping[str, Any]) -> ModelCall:
-    """ML.ENERGY v3 (vLLM, continuous batching). Today: a static batch of the measured mean concurrency.
-
-    After ``estimate inference --serving continuous`` lands, map max_num_seqs to the concurrency cap and the mean
-    output (and prompt) lengths to the request mix here.
-    """
-    prompt = _int(row, "mean_prompt_tokens") or SERVING_PROMPT_TOKENS_ASSUMED
+def _serving_kwargs(row: Mapping[str, Any]) -> dict[str, Any]:
     kw: dict[str, Any] = _model_kwargs(row)
     kw.update({"accelerator": row["accelerator"], "count": _int(row, "count") or 1, "precision": row["precision"]})
     if _v(row, "kv_precision") is not None:
         kw["kv_precision"] = row["kv_precision"]
-    kw.update({"batch": max(1, _int(row, "mean_concurrency")), "prompt_tokens": prompt,
-               "new_tokens": max(1, _int(row, "mean_output_tokens")), "runtime": "compiled"})
+    return kw
+
+
+def call_inference_serving(row: Mapping[str, Any]) -> ModelCall:
+    """ML.ENERGY v3 (vLLM, continuous batching), mapped as ``tests/test_power_fit.py`` maps the fitting rows:
+    ``--serving continuous``, concurrency cap = max_num_seqs, new tokens = the mean output length, prompt and new
+    prefill tokens = the named ``mlenergy_*`` rows of ``data/inference_runtime.csv`` (a row's ``mean_prompt_tokens``
+    wins); the ends of those rows' ranges widen the case's low-high."""
+    kw = _serving_kwargs(row)
+    cap = _int(row, "max_num_seqs")
+    if cap is None:
+        raise NotEvaluable("no max_num_seqs (the engine's concurrency cap) in the row")
+    ctx, pre = _runtime_range(SERVING_CONTEXT_ROW), _runtime_range(SERVING_PREFILL_ROW)
+    given = _int(row, "mean_prompt_tokens")
+    kw.update({"serving": "continuous", "max_concurrency": max(1, cap), "runtime": "compiled",
+               "new_tokens": max(1, _int(row, "mean_output_tokens"))})
+
+    def lengths(c: float, p: float) -> dict[str, int]:
+        prompt = given if given is not None else max(1, round(c))
+        return {"prompt_tokens": prompt, "prefill_tokens": min(prompt, max(0, round(p)))}
+
+    kw.update(lengths(ctx[1], pre[1]))
+    variants = tuple({**kw, **lengths(c, p)} for c in (ctx[0], ctx[2]) for p in (pre[0], pre[2]))
     q = row["quantity"]
     if q == "gpu_energy_j_per_output_token":
-        return ModelCall("inference", kw, "energy_j_per_1k_tokens_accelerator", 1e-3)
+        return ModelCall("inference", kw, "energy_j_per_output_token_accelerator", variants=variants)
     if q == "itl_ms":
-        return ModelCall("inference", kw, "decode_ms_per_token")
+        return ModelCall("inference", kw, "inter_token_latency_ms", variants=variants)
     raise NotEvaluable(f"no mapping for quantity {q!r} in inference_serving")
 
 
-SERVING_MODE_PARAMETERS = ("serving", "utilisation")
+def _deployment_kwargs(row: Mapping[str, Any], prompt: int, out: int) -> dict[str, Any]:
+    """A deployed service: continuous serving at one running request while busy, ``--utilisation`` = arrival rate x
+    busy time per request (idle + node power the rest); a load that keeps the engine busy runs the arrival rate
+    through Little's law instead."""
+    kw = _serving_kwargs({**row, "precision": _v(row, "precision") or "bf16"})
+    lam = _num(row, "requests") / (_num(row, "days") * 86400.0)
+    kw.update({"serving": "continuous", "prompt_tokens": prompt, "new_tokens": out, "runtime": "compiled",
+               "pue": _num(row, "pue") or DEPLOYMENT_PUE})
+    try:
+        busy = inference.estimate_inference(**kw, max_concurrency=1).central
+    except JoulebookError as e:
+        raise NotEvaluable(str(e)) from None
+    util = lam * out / busy["output_tokens_per_s"]
+    if util < 1.0:
+        kw.update({"max_concurrency": 1, "utilisation": float(f"{util:.6g}")})
+    else:
+        kw.update({"arrival_rate_per_s": float(f"{lam:.6g}"), "max_concurrency": _int(row, "max_concurrency") or 256})
+    return kw
 
 
 def call_inference_deployment(row: Mapping[str, Any]) -> ModelCall:
-    """A deployed service over days: needs the serving mode with utilisation (idle power between requests)."""
-    missing = [p for p in SERVING_MODE_PARAMETERS if p not in inspect.signature(inference.estimate_inference).parameters]
-    if missing:
-        raise NotEvaluable("needs the serving mode (estimate inference --serving continuous --utilisation), not in "
-                           f"this build: estimate_inference has no {', '.join(missing)}")
-    raise NotEvaluable("the serving mode exists but this case's mapping is not written yet "
-                       "(modelcheck.call_inference_deployment: arrival rate = requests / days, request mix not published)")
+    """A deployed service over days (BLOOM's API): energy per request of the whole deployment, busy and idle.
+
+    The request mix is not published: prompt and output lengths are the named DEPLOYMENT_* assumptions (a row's
+    ``mean_prompt_tokens`` / ``mean_output_tokens`` win); the ends of their ranges widen the case's low-high.
+    """
+    for name in ("requests", "days"):
+        if _num(row, name) is None or _num(row, name) <= 0:
+            raise NotEvaluable(f"no {name} in the row: cannot derive the arrival rate")
+    q = row["quantity"]
+    if q != "energy_wh_per_request":
+        raise NotEvaluable(f"no mapping for quantity {q!r} in inference_deployment")
+    prompts = (DEPLOYMENT_PROMPT_TOKENS if _int(row, "mean_prompt_tokens") is None
+               else (_int(row, "mean_prompt_tokens"),) * 3)
+    outs = (DEPLOYMENT_OUTPUT_TOKENS if _int(row, "mean_output_tokens") is None
+            else (_int(row, "mean_output_tokens"),) * 3)
+    kw = _deployment_kwargs(row, prompts[1], outs[1])
+    variants = tuple(_deployment_kwargs(row, p, g) for p in (prompts[0], prompts[2]) for g in (outs[0], outs[2]))
+    return ModelCall("inference", kw, "energy_wh_per_request_service", variants=variants)
 
 
 def call_training_runs(row: Mapping[str, Any]) -> ModelCall:
@@ -357,24 +468,36 @@ EVALUATORS: dict[str, Callable[[list[Mapping[str, Any]]], pd.DataFrame]] = {
 def _evaluate(calls: list[ModelCall]) -> list[tuple[float, float, float] | str]:
     """(central, low, high) in the measured unit for each call of one api, or the error text.
 
-    One vectorized frame call; if it fails, each call alone, so one bad case cannot hide the others.
+    A call's ``variants`` (the same call at the ends of an assumed input's range) widen low-high to the envelope of
+    every low, central and high value. One vectorized frame call; if it fails, each call alone, so one bad case
+    cannot hide the others.
     """
-    def read(frame: pd.DataFrame, i: int, call: ModelCall):
-        vals = [float(frame[call.output + suffix].iloc[i]) * call.scale for suffix in ("", "_low", "_high")]
-        return tuple(vals)
-
     fn = EVALUATORS[calls[0].api]
+    flat = [(j, dict(kw)) for j, c in enumerate(calls) for kw in (c.kwargs, *c.variants)]
+
+    def read(frame: pd.DataFrame, i: int, call: ModelCall) -> tuple[float, float, float]:
+        return tuple(float(frame[call.output + suffix].iloc[i]) * call.scale for suffix in ("", "_low", "_high"))
+
     try:
-        frame = fn([dict(c.kwargs) for c in calls])
-        return [read(frame, i, c) for i, c in enumerate(calls)]
+        frame = fn([kw for _, kw in flat])
+        vals: list[tuple[float, float, float] | str] = [read(frame, i, calls[j]) for i, (j, _) in enumerate(flat)]
     except JoulebookError:
-        out: list[tuple[float, float, float] | str] = []
-        for c in calls:
+        vals = []
+        for j, kw in flat:
             try:
-                out.append(read(fn([dict(c.kwargs)]), 0, c))
+                vals.append(read(fn([kw]), 0, calls[j]))
             except JoulebookError as e:
-                out.append(str(e))
-        return out
+                vals.append(str(e))
+    out: list[tuple[float, float, float] | str] = []
+    for j in range(len(calls)):
+        mine = [v for (k, _), v in zip(flat, vals, strict=True) if k == j]
+        err = next((v for v in mine if isinstance(v, str)), None)
+        if err is not None:
+            out.append(err)
+            continue
+        every = [x for v in mine for x in v]
+        out.append((mine[0][0], min(every), max(every)))
+    return out
 
 
 RESULT_COLUMNS = ("case_id", "family", "role", "quantity", "unit", "command", "measured", "model", "low", "high",
@@ -530,7 +653,7 @@ def summary_table(v: Validation) -> pd.DataFrame:
 
 
 def assumptions_frame() -> pd.DataFrame:
-    return pd.DataFrame(list(ASSUMPTIONS))
+    return pd.DataFrame(list(assumptions()))
 
 
 def _pct(x: float) -> str:
@@ -672,7 +795,7 @@ def report_metrics(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return metrics(validate_from_parameters(check_parameters(**dict(parameters))))
 
 
-__all__ = ["ROLES", "FAMILIES", "FAMILY_TITLES", "BAND", "ASSUMPTIONS", "SERVING_PROMPT_TOKENS_ASSUMED", "NotEvaluable",
+__all__ = ["ROLES", "FAMILIES", "FAMILY_TITLES", "BAND", "assumptions", "DEPLOYMENT_PROMPT_TOKENS", "DEPLOYMENT_OUTPUT_TOKENS", "NotEvaluable",
            "UnknownFamilyError", "ModelCall", "Validation", "cases", "known_families", "check_families", "check_roles",
            "call_probe_decode", "call_probe_training", "call_inference_serving", "call_inference_deployment",
            "call_training_runs", "MAPPERS", "cli_command", "run_cases", "add_ratios", "summarize", "validate",
