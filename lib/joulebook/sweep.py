@@ -779,7 +779,7 @@ def _run_dask(payload, out: str, pending, cluster: str, done) -> None:
 def _median_from_hist(hist: dict[int, int], n_nonpos: int, total: int) -> float | None:
     if total == 0:
         return None
-    target = (total - 1) / 2.0
+    target = (total - 1) // 2  # the lower median: the value of rank (n-1)//2 (0-based)
     if target < n_nonpos:
         return 0.0
     seen = n_nonpos
@@ -834,7 +834,7 @@ def summarise(spec: Spec, results: list[dict[str, Any]]) -> dict[str, Any]:
         "partitions": len(results), "partition_size": spec.partition_size, "spec_hash": spec.digest,
         "columns": cols,
         "median_method": (f"approximate: merged log10 histogram, {HIST_BINS_PER_DECADE} bins per decade over "
-                          f"1e{HIST_LOG_MIN}..1e{HIST_LOG_MAX}, median = geometric centre of its bin (relative error "
+                          f"1e{HIST_LOG_MIN}..1e{HIST_LOG_MAX}, lower median = geometric centre of the bin holding rank (n-1)//2, clamped to [min, max] (relative error "
                           f"<= {10 ** (0.5 / HIST_BINS_PER_DECADE) - 1:.2%}); min and max are exact"),
         "best": {"objective": spec.objective, "minimised": True, "group_by": spec.group_by,
                  "rows": _records(best) if not best.empty else []},
