@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, data, grid, inference, training
+from ._dask import check_cluster, dask_client
 from .errors import InputError, reject_unknown
 
 SPEC_KEYS = {"model", "fixed", "axes", "scenarios", "max_scenarios", "partition_size", "group_by", "objective",
@@ -671,6 +672,8 @@ def run_sweep(spec: Spec, out_dir: str | os.PathLike, *, cluster: str | None = N
     address (``tcp://host:port``). ``on_partition`` is called in the driver after each partition.
     """
     t0 = time.perf_counter()
+    if cluster is not None:
+        check_cluster(cluster)
     if spec.n_scenarios > spec.max_scenarios:
         raise InputError("max_scenarios", f"the grid has {spec.n_scenarios:,} scenarios, above max_scenarios = "
                                           f"{spec.max_scenarios:,} (raise it or pass --yes)")
@@ -741,27 +744,6 @@ def _run_local(payload, out: str, pending, jobs, done) -> None:
             for f in futs:
                 f.cancel()
             raise
-
-
-@contextlib.contextmanager
-def dask_client(cluster: str):
-    """A ``dask.distributed`` client for ``local``, ``local:N`` or a scheduler address."""
-    import logging
-
-    from dask.distributed import Client, LocalCluster
-
-    if cluster == "local" or cluster.startswith("local:"):
-        n = cluster.split(":", 1)[1] if ":" in cluster else str(os.cpu_count() or 1)
-        if not n.isdigit() or int(n) < 1:
-            raise InputError("--cluster", f"local:N needs a whole number of workers, got {cluster!r}")
-        with LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as lc, Client(lc) as client:
-            yield client
-        return
-    if not re.match(r"^(tcp|tls|ucx|inproc)://", cluster):
-        raise InputError("--cluster", f"expected local, local:N or a scheduler address like tcp://host:8786, got {cluster!r}")
-    with Client(cluster, timeout="30s") as client:
-        yield client
 
 
 def _run_dask(payload, out: str, pending, cluster: str, done) -> None:
@@ -879,4 +861,4 @@ def best_choice_table(df: pd.DataFrame, rows: str, cols: str, choice: str, objec
 
 
 __all__ = ["Spec", "Axis", "load_spec", "parse_spec", "run_sweep", "run_partition", "scenario_frame",
-           "window_intensity", "summarise", "read_sweep", "pareto_front", "best_choice_table", "SweepResult"]
+           "window_intensity", "summarise", "dask_client", "read_sweep", "pareto_front", "best_choice_table", "SweepResult"]

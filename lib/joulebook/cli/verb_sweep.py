@@ -37,8 +37,8 @@ def run(args) -> int:
         raise InputError("max_scenarios", f"the grid has {spec.n_scenarios:,} scenarios, above max_scenarios = "
                                           f"{spec.max_scenarios:,} (raise it or pass --yes)")
     sweep.prepare_out_dir(spec, args.out, args.resume)
-    if args.cluster is not None and not (args.cluster == "local" or args.cluster.startswith(("local:", "tcp://", "tls://"))):
-        raise InputError("--cluster", f"expected local, local:N or tcp://HOST:PORT, got {args.cluster!r}")
+    if args.cluster is not None:
+        sweep.check_cluster(args.cluster)
     res = sweep.run_sweep(spec, args.out, cluster=args.cluster, jobs=args.jobs, resume=args.resume,
                           progress=not args.json)
     if args.json:
