@@ -16,6 +16,12 @@ from typing import Any
 
 from .errors import InputError
 
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers so they hand memory back to the OS quickly;
+# that also stops glibc from reusing freed large blocks, and the vectorized models (many MB-sized
+# temporaries per partition) then run 1.6-1.9x slower (measured, benchmarks/bench_sweep_cluster.py).
+# Partitions bound the memory anyway, so the workers joulebook starts keep glibc's default.
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
 
 
@@ -37,12 +43,14 @@ def check_cluster(cluster: str) -> None:
 def dask_client(cluster: str) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``cluster``; a LocalCluster it started is closed on exit."""
     check_cluster(cluster)
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if cluster == "local" or cluster.startswith("local:"):
         n = int(cluster.split(":", 1)[1]) if ":" in cluster else (os.cpu_count() or 1)
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as lc, Client(lc) as client:
+        with dask.config.set(WORKER_CONFIG), LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.ERROR) as lc, Client(lc) as client:
             yield client
         return
     with Client(cluster, timeout="30s") as client:

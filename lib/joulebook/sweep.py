@@ -326,8 +326,8 @@ def _range(name: str, v: dict[str, Any]) -> list[float]:
         if v.get("log"):
             if a <= 0 or b <= 0:
                 raise InputError(name, "a log range needs positive from and to")
-            return list(np.geomspace(a, b, num))
-        return list(np.linspace(a, b, num))
+            return [float(x) for x in np.geomspace(a, b, num)]
+        return [float(x) for x in np.linspace(a, b, num)]
     step = float(v["step"])
     if step <= 0:
         raise InputError(name, "step must be > 0")
@@ -426,8 +426,9 @@ def scenario_frame(payload: dict[str, Any], lo: int, hi: int) -> pd.DataFrame:
         strides.reverse()
         for (name, values), s, st in zip(payload["axes"], sizes, strides, strict=True):
             codes = (idx // st) % s
-            if values.dtype == object:
-                cols[name] = pd.Categorical.from_codes(codes, categories=list(values))
+            if values.dtype == object:  # only this partition's values as categories: look-ups stay per partition
+                used = np.unique(codes)
+                cols[name] = pd.Categorical.from_codes(np.searchsorted(used, codes), categories=list(values[used]))
             else:
                 cols[name] = values[codes]
     return pd.DataFrame(cols)
@@ -446,13 +447,20 @@ def _utc_minutes(start_local: np.ndarray, tz: str) -> np.ndarray:
     return utc[inv]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1)
+def _cycle_calendar() -> tuple[np.ndarray, np.ndarray]:
+    """Month (1..12) and hour of day of every hour of the 4-year cycle from the epoch (region-independent)."""
+    hours = _EPOCH.astype("datetime64[h]") + np.arange(_CYCLE_H)
+    hod = (hours.astype(np.int64) % 24).astype(np.intp)
+    month = (hours.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.intp)
+    return month, hod
+
+
+@lru_cache(maxsize=512)
 def _cycle_table(zone: str, annual: float) -> tuple[np.ndarray, float]:
     """Cumulative intensity (g/kWh x h) over the 4-year cycle, by local standard hour since the epoch."""
     tab, offset = grid._ratio_table(zone)
-    hours = _EPOCH.astype("datetime64[h]") + np.arange(_CYCLE_H)
-    hod = (hours.astype(np.int64) % 24).astype(int)
-    month = hours.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    month, hod = _cycle_calendar()
     vals = annual * tab[month, hod]
     return np.concatenate([[0.0], np.cumsum(vals)]), offset
 
@@ -504,11 +512,15 @@ def _evaluate(payload: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
             out["start_hour"] = (start.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int8)
             if "intensity_g_per_kwh" not in inp.columns:
                 ci = np.empty(len(out))
-                codes, uniq = pd.factorize(inp["region"].astype(str))
+                reg_col = inp["region"]
+                if isinstance(reg_col.dtype, pd.CategoricalDtype):
+                    codes, uniq = reg_col.cat.codes.to_numpy(), [str(c) for c in reg_col.cat.categories]
+                else:
+                    codes, uniq = pd.factorize(reg_col.astype(str))
                 wall = out["wall_clock_hours"].to_numpy()
-                for j, reg in enumerate(uniq):
+                for j in np.unique(codes):  # only the regions present in this partition
                     m = codes == j
-                    ci[m] = window_intensity(reg, start[m], wall[m])
+                    ci[m] = window_intensity(uniq[j], start[m], wall[m])
                 out["intensity_g_per_kwh"] = ci
                 for suf in ("", "_low", "_high"):
                     out[f"emissions_kg{suf}"] = out[f"facility_energy_kwh{suf}"].to_numpy() * ci / 1000.0
@@ -534,7 +546,9 @@ def partition_stats(payload: dict[str, Any], df: pd.DataFrame) -> dict[str, Any]
         v = df[c].to_numpy(dtype=float)
         ok = v[~np.isnan(v)]
         pos = ok[ok > 0]
-        bins, counts = np.unique(_hist_index(pos), return_counts=True)
+        counts = np.bincount(_hist_index(pos) + 1)  # bin -1 (below range) at index 0
+        bins = np.flatnonzero(counts)
+        counts, bins = counts[bins], bins - 1
         cols[c] = {"count": int(len(ok)), "nan": int(len(v) - len(ok)), "nonpositive": int(len(ok) - len(pos)),
                    "min": float(ok.min()) if len(ok) else None, "max": float(ok.max()) if len(ok) else None,
                    "hist": {str(int(b)): int(n) for b, n in zip(bins, counts, strict=True)}}
@@ -543,14 +557,17 @@ def partition_stats(payload: dict[str, Any], df: pd.DataFrame) -> dict[str, Any]
 
 def best_rows(df: pd.DataFrame, group_by: list[str], objective: str) -> list[dict[str, Any]]:
     """The scenario minimising ``objective`` per ``group_by`` group (ties: lowest scenario index), as records."""
-    d = df[df[objective].notna()] if objective in df.columns else df.iloc[:0]
+    if objective not in df.columns:
+        return []
+    d = df[df[objective].notna()]
     if d.empty:
         return []
-    d = d.sort_values([objective, "scenario"], kind="stable")
-    if group_by:
-        d = d.drop_duplicates(group_by, keep="first")
+    d = d.sort_values("scenario", kind="stable") if not d["scenario"].is_monotonic_increasing else d
+    if group_by:  # idxmin keeps the first (lowest-scenario) row among ties
+        pick = d.groupby(group_by, observed=True, sort=True)[objective].idxmin().to_numpy()
+        d = d.loc[pick]
     else:
-        d = d.head(1)
+        d = d.loc[[d[objective].idxmin()]]
     return _records(d)
 
 
@@ -595,7 +612,8 @@ def run_partition(payload: dict[str, Any], out_dir: str, lo: int, hi: int) -> di
     table = table.replace_schema_metadata(meta)
     tmp = final.with_name(f".tmp-{name}-{uuid.uuid4().hex[:8]}")
     try:
-        pq.write_table(table, tmp, compression="snappy")
+        dictionary = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype) or df[c].dtype == object]
+        pq.write_table(table, tmp, compression="lz4", use_dictionary=dictionary)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)  # same name + same content from any attempt: exactly once
