@@ -373,10 +373,10 @@ def _digest(spec: Spec) -> str:
     h.update(json.dumps({"model": spec.model, "fixed": spec.fixed, "outputs": spec.outputs, "data": spec.data_fingerprint,
                          "version": __version__, "part": spec.partition_size}, sort_keys=True, default=str).encode())
     for a in spec.axes:
-        h.update(a.name.encode())
-        h.update(np.asarray(a.values).astype(str).astype(object).sum().encode() if len(a) < 100_000 else
-                 str(a.values[:10]).encode())
-        h.update(str(len(a)).encode())
+        h.update(a.name.encode() + b"\0")
+        v = a.values
+        h.update("\0".join(map(str, v)).encode() if v.dtype == object else np.ascontiguousarray(v).tobytes())
+        h.update(str(v.dtype).encode())
     if spec.scenarios_file is not None:
         h.update(spec.scenarios_file.read_bytes())
     return h.hexdigest()[:16]
@@ -706,13 +706,16 @@ def run_sweep(spec: Spec, out_dir: str | os.PathLike, *, cluster: str | None = N
     bar = _progress_bar(len(parts)) if progress else (lambda d, r: None)
     rows = 0
 
+    acc = Accumulator(spec)
+
     def done(res: dict[str, Any]) -> None:
         nonlocal rows
-        results.append(res)
-        rows += res["rows"]
-        bar(len(results), rows)
+        acc.add(res)
         if on_partition is not None:
             on_partition(res)
+        results.append({k: v for k, v in res.items() if k not in ("columns", "best")})
+        rows += res["rows"]
+        bar(len(results), rows)
 
     pending = []
     for lo, hi in parts:
@@ -726,7 +729,7 @@ def run_sweep(spec: Spec, out_dir: str | os.PathLike, *, cluster: str | None = N
             _run_local(payload, str(out), pending, jobs, done)
         else:
             _run_dask(payload, str(out), pending, cluster, done)
-    summary = summarise(spec, results)
+    summary = summarise(spec, acc)
     summary["run"] = {"cluster": cluster or f"local processes ({_jobs(jobs, len(pending))})",
                       "evaluated_partitions": sum(r["evaluated"] for r in results),
                       "skipped_partitions": sum(not r["evaluated"] for r in results),
@@ -802,42 +805,68 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def summarise(spec: Spec, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge partition statistics into the ``summary.json`` content (independent of partition order)."""
-    results = sorted(results, key=lambda r: r["lo"])
-    cols: dict[str, Any] = {}
-    for c in HEADLINE[spec.model]:
-        parts = [r["columns"][c] for r in results if c in r["columns"]]
-        if not parts:
-            continue
-        hist: dict[int, int] = {}
-        for p in parts:
-            for b, n in p["hist"].items():
-                hist[int(b)] = hist.get(int(b), 0) + n
-        count = sum(p["count"] for p in parts)
-        mins = [p["min"] for p in parts if p["min"] is not None]
-        maxs = [p["max"] for p in parts if p["max"] is not None]
-        lo_, hi_ = (min(mins), max(maxs)) if mins else (None, None)
-        med = _median_from_hist(hist, sum(p["nonpositive"] for p in parts), count)
-        if med is not None and lo_ is not None:
-            med = min(max(med, lo_), hi_)  # the bin centre may fall outside the exact range
-        cols[c] = {"count": count, "missing": sum(p["nan"] for p in parts), "min": lo_, "median_approx": med,
-                   "max": hi_}
-    best = pd.DataFrame([row for r in results for row in r["best"]])
-    if not best.empty:
-        best = best.sort_values([spec.objective, "scenario"], kind="stable")
-        best = best.drop_duplicates(spec.group_by, keep="first") if spec.group_by else best.head(1)
-        if spec.group_by:
-            best = best.sort_values(spec.group_by, kind="stable")
+class Accumulator:
+    """The running merge of partition statistics (independent of the order partitions finish in).
+
+    Memory stays bounded: per headline column a histogram of at most
+    ``(HIST_LOG_MAX - HIST_LOG_MIN) * HIST_BINS_PER_DECADE`` bins, and one best row per group.
+    """
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.rows = 0
+        self.partitions = 0
+        self.cols: dict[str, dict[str, Any]] = {}
+        self.best = pd.DataFrame()
+
+    def add(self, res: dict[str, Any]) -> None:
+        self.rows += res["rows"]
+        self.partitions += 1
+        for c, st in res["columns"].items():
+            a = self.cols.setdefault(c, {"count": 0, "nan": 0, "nonpositive": 0, "min": None, "max": None, "hist": {}})
+            for k in ("count", "nan", "nonpositive"):
+                a[k] += st[k]
+            if st["min"] is not None:
+                a["min"] = st["min"] if a["min"] is None else min(a["min"], st["min"])
+                a["max"] = st["max"] if a["max"] is None else max(a["max"], st["max"])
+            for b, n in st["hist"].items():
+                a["hist"][int(b)] = a["hist"].get(int(b), 0) + n
+        if res["best"]:
+            best = pd.concat([self.best, pd.DataFrame(res["best"])], ignore_index=True)
+            best = best.sort_values([self.spec.objective, "scenario"], kind="stable")
+            self.best = best.drop_duplicates(self.spec.group_by, keep="first") if self.spec.group_by else best.head(1)
+
+    def columns(self) -> dict[str, Any]:
+        out = {}
+        for c in HEADLINE[self.spec.model]:
+            if c not in self.cols:
+                continue
+            a = self.cols[c]
+            med = _median_from_hist(a["hist"], a["nonpositive"], a["count"])
+            if med is not None and a["min"] is not None:
+                med = min(max(med, a["min"]), a["max"])  # the bin centre may fall outside the exact range
+            out[c] = {"count": a["count"], "missing": a["nan"], "min": a["min"], "median_approx": med, "max": a["max"]}
+        return out
+
+    def best_rows(self) -> list[dict[str, Any]]:
+        if self.best.empty:
+            return []
+        best = self.best.sort_values(self.spec.group_by, kind="stable") if self.spec.group_by else self.best
+        return _records(best)
+
+
+def summarise(spec: Spec, acc: Accumulator) -> dict[str, Any]:
+    """The ``summary.json`` content from the merged partition statistics."""
+    cols = acc.columns()
     return {
-        "model": spec.model, "scenarios": sum(r["rows"] for r in results), "grid_scenarios": spec.n_scenarios,
-        "partitions": len(results), "partition_size": spec.partition_size, "spec_hash": spec.digest,
+        "model": spec.model, "scenarios": acc.rows, "grid_scenarios": spec.n_scenarios,
+        "partitions": acc.partitions, "partition_size": spec.partition_size, "spec_hash": spec.digest,
         "columns": cols,
         "median_method": (f"approximate: merged log10 histogram, {HIST_BINS_PER_DECADE} bins per decade over "
                           f"1e{HIST_LOG_MIN}..1e{HIST_LOG_MAX}, lower median = geometric centre of the bin holding rank (n-1)//2, clamped to [min, max] (relative error "
                           f"<= {10 ** (0.5 / HIST_BINS_PER_DECADE) - 1:.2%}); min and max are exact"),
         "best": {"objective": spec.objective, "minimised": True, "group_by": spec.group_by,
-                 "rows": _records(best) if not best.empty else []},
+                 "rows": acc.best_rows()},
         "spec": spec.raw, "versions": package_versions(), "data_fingerprint": spec.data_fingerprint,
         "intensity": ("hour by hour over each run's central wall-clock window (start in region-local civil time)"
                       if any(a.name == "start" for a in spec.axes) or "start" in spec.fixed
@@ -879,4 +908,4 @@ def best_choice_table(df: pd.DataFrame, rows: str, cols: str, choice: str, objec
 
 
 __all__ = ["Spec", "Axis", "load_spec", "parse_spec", "run_sweep", "run_partition", "scenario_frame",
-           "window_intensity", "summarise", "dask_client", "read_sweep", "pareto_front", "best_choice_table", "SweepResult"]
+           "window_intensity", "summarise", "Accumulator", "dask_client", "read_sweep", "pareto_front", "best_choice_table", "SweepResult"]
