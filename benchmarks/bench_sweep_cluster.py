@@ -145,7 +145,7 @@ def main() -> None:
         return
     print(f"training sweep with hourly intensity, ~{n:,} scenarios, partitions of {a.partition_size:,}, "
           f"{os.cpu_count()} cores visible")
-    for mode in a.modes.split(","):
+    for mode in [m for m in a.modes.split(",") if m]:
         out = tempfile.mkdtemp(prefix=f"jb-bench-{mode}-")
         try:
             r = run_child(["--child", mode, "--scenarios", str(n), "--partition-size", str(a.partition_size),
