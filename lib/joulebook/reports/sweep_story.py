@@ -27,8 +27,8 @@ from ..errors import InputError, reject_unknown
 from . import prose
 
 REPORT_DEFAULTS: dict[str, Any] = {
-    "model_params": [1.25e8, 1.3e9, 7e9], "tokens": 1e11, "accelerators": ["h100-sxm", "a100-sxm4-80gb", "l40s"],
-    "precision": "bf16", "count": 8, "regions": ["us-va", "us-ca", "de", "se", "sg", "in"],
+    "model_params": [1.25e8, 1.3e9, 7e9], "tokens": 2e10, "accelerators": ["h100-sxm", "a100-sxm4-80gb", "l40s"],
+    "precision": "bf16", "count": 64, "regions": ["us-va", "us-ca", "de", "se", "sg", "in"],
     "start": "2026-07-01T00:00/2026-07-07T23:00", "cost_column": "electricity_cost_usd", "objective": "emissions_kg",
     "focus_params": 7e9, "large_rows": 5_000_000, "sample_rows": 200_000, "sweep_dir": None,
 }
@@ -167,6 +167,10 @@ def plot_pareto(ex: Explorer):
     ax.plot(ex.pareto["emissions_kg"], ex.pareto[cost], "k.-", lw=1.5, label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("emissions (kg CO2e)")
     ax.set_ylabel(f"{LABELS[cost][0].lower()} (USD)")
     ax.set_title(f"{prose.params(float(ex.parameters['focus_params']))}-parameter run: emissions against cost")
@@ -175,7 +179,8 @@ def plot_pareto(ex: Explorer):
 
 
 def plot_best_heatmap(ex: Explorer):
-    """Region x local start hour: the lowest objective value, annotated with the accelerator that reaches it."""
+    """Region x local start hour: the lowest objective value (in % against the region's mean over the hours, so
+    the hour-to-hour pattern shows next to regions an order of magnitude apart), annotated with the accelerator."""
     import seaborn as sns
 
     from .. import plots
@@ -183,12 +188,13 @@ def plot_best_heatmap(ex: Explorer):
     best = best_table(ex)
     obj = ex.summary["best"]["objective"]
     values = best.pivot(index="region", columns="start_hour", values=obj)
+    relative = values.div(values.mean(axis=1), axis=0).sub(1.0).mul(100.0)  # % against the region's mean
     choice = best.pivot(index="region", columns="start_hour", values="accelerator")
     short = {a: a.split("-")[0] for a in sorted(best["accelerator"].unique())}
     annot = choice.apply(lambda col: col.map(short))
     fig, ax = plots.figure(figsize=(12, 0.45 * len(values) + 1.6))
-    sns.heatmap(values, annot=annot, fmt="", annot_kws={"fontsize": 6}, cmap="viridis_r",
-                cbar_kws={"label": f"best {LABELS.get(obj, (obj, ''))[0].lower()} ({LABELS.get(obj, ('', ''))[1]})"},
+    sns.heatmap(relative, annot=annot, fmt="", annot_kws={"fontsize": 6}, cmap="RdYlGn_r", center=0.0,
+                cbar_kws={"label": f"best {LABELS.get(obj, (obj, ''))[0].lower()}: % against the region's mean"},
                 ax=ax)
     ax.set_xlabel("start hour (region-local civil time)")
     ax.set_ylabel("region")
