@@ -114,27 +114,30 @@ def test_local_processes_and_local_cluster_write_identical_parquet(tmp_path, loc
     assert sa["columns"] == sb["columns"] and sa["best"] == sb["best"]
 
 
+def _die_mid_write():
+    """Run in one worker: its next Parquet write leaves half a file and SIGKILLs the worker process."""
+    import pyarrow.parquet as pq
+
+    def write_then_die(table, where, **kw):
+        Path(where).write_bytes(b"PAR1 half a file")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    pq.write_table = write_then_die
+    return os.getpid()
+
+
 def test_killed_worker_output_is_complete_without_duplicates(tmp_path, local_cluster):
     spec = sweep.load_spec(write_spec(tmp_path, part=25, days=4))  # 24 partitions over 2 workers
     out = tmp_path / "out"
-    out.mkdir()
-    stale = out / f".tmp-{spec.part_name(0, 25)}-deadbeef"  # what a task killed mid-write leaves behind
-    stale.write_bytes(b"PAR1 partial")
     lc, client = local_cluster
-    pids = sorted(client.run(os.getpid).values())
-    killed = []
-
-    def kill_one(res):
-        if not killed:
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
-
-    res = sweep.run_sweep(spec, out, cluster=lc.scheduler_address, resume=True, progress=False, on_partition=kill_one)
-    assert killed and pids[0] not in client.run(os.getpid).values()  # the worker really died (its nanny restarted it)
+    workers = sorted(client.scheduler_info()["workers"])
+    doomed = client.run(_die_mid_write, workers=[workers[0]])[workers[0]]  # dies inside its first task
+    res = sweep.run_sweep(spec, out, cluster=lc.scheduler_address, progress=False)
+    assert doomed not in client.run(os.getpid).values()  # that worker really died (its nanny started a new one)
     df = read_all(out)
     assert df["scenario"].tolist() == list(range(spec.n_scenarios))  # complete, each scenario exactly once
-    assert not list(out.glob(".tmp-*"))
-    assert res.summary["scenarios"] == spec.n_scenarios
+    assert not list(out.glob(".tmp-*"))  # the half-written file is gone
+    assert res.summary["scenarios"] == spec.n_scenarios and res.evaluated == len(spec.partitions())
 
 
 def test_resume_re_evaluates_nothing_finished(tmp_path, monkeypatch):

@@ -730,6 +730,9 @@ def run_sweep(spec: Spec, out_dir: str | os.PathLike, *, cluster: str | None = N
             _run_local(payload, str(out), pending, jobs, done)
         else:
             _run_dask(payload, str(out), pending, cluster, done)
+    for p in out.glob(".tmp-part-*"):  # every task has finished: what is left is from writers that died
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
     summary = summarise(spec, acc)
     summary["run"] = {"cluster": cluster or f"local processes ({_jobs(jobs, len(pending))})",
                       "evaluated_partitions": sum(r["evaluated"] for r in results),
