@@ -74,7 +74,7 @@ import pandas as pd
 
 from . import __version__, data, grid, inference, training
 from ._dask import check_cluster, dask_client
-from .errors import InputError, reject_unknown
+from .errors import InputError, JoulebookError, reject_unknown
 
 SPEC_KEYS = {"model", "fixed", "axes", "scenarios", "max_scenarios", "partition_size", "group_by", "objective",
              "outputs", "name", "description"}
@@ -598,7 +598,7 @@ def run_partition(payload: dict[str, Any], out_dir: str, lo: int, hi: int) -> di
     import pyarrow.parquet as pq
 
     if data.fingerprint() != payload["data_fingerprint"]:
-        raise RuntimeError(f"this worker's data (fingerprint {data.fingerprint()}) differs from the spec's "
+        raise JoulebookError(f"this worker's data (fingerprint {data.fingerprint()}) differs from the spec's "
                            f"({payload['data_fingerprint']}): install the same joulebook and data on every worker")
     name = f"part-{payload['digest']}-{lo:012d}-{hi:012d}.parquet"
     final = Path(out_dir) / name
