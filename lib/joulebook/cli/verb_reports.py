@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     b.add_argument("--region", metavar="R", help="build region-taking reports for region R only")
     b.add_argument("--with-code", action="store_true", help="keep the code cells in the pages")
     b.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel processes (default: 1)")
+    b.add_argument("--cluster", metavar="WHERE",
+                   help="run the executions on Dask: local, local:N or tcp://HOST:PORT (workers need joulebook installed)")
     b.add_argument("--force", action="store_true", help="re-execute reports even when unchanged")
     b.set_defaults(func=_build)
 
@@ -36,8 +38,11 @@ def _positive_int(text: str) -> int:
 
 
 def _build(args) -> int:
+    from .._dask import check_cluster
     from ..reports import build
 
+    if args.cluster is not None:
+        check_cluster(args.cluster)
     result = build(args.config, args.out, only=args.only, region=args.region, with_code=args.with_code,
-                   jobs=args.jobs, force=args.force)
+                   jobs=args.jobs, force=args.force, cluster=args.cluster)
     return result.exit_code

@@ -17,7 +17,7 @@ int, ``["se", "sg"]`` a list) and papermill receives them unchanged. Shape::
     [report.parameters]             # typed values for the notebook's parameters cell
     params = 7e9
     [report.matrix]                 # optional: one report per value (cartesian product of keys)
-    region = ["us-va", "se", "sg"]
+    region = ["us-va", "se", "sg"]  # or region = "all": every region of the shipped data
     [report.test_parameters]        # tiny values used by the test-suite (merged over parameters)
     tokens = 1e9
 
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import data
 from ..errors import InputError, UnknownNameError
 
 DEFAULT_CONFIG = Path("notebooks") / "reports.toml"
@@ -197,6 +198,8 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         params = _table(f"{where}.parameters", b.get("parameters", {}))
         matrix = _table(f"{where}.matrix", b.get("matrix", {}))
         for k, v in matrix.items():
+            if k == "region" and v == "all":  # every region of the shipped data (issue 13)
+                matrix[k] = v = sorted(data.regions())
             if not isinstance(v, list) or not v:
                 raise InputError(f"{where}.matrix.{k}", "must be a non-empty list of values")
             if len({json.dumps(x, sort_keys=True) for x in v}) != len(v):

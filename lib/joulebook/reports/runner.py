@@ -54,6 +54,7 @@ from ..errors import InputError, UnknownNameError
 from ..io import current_umask
 from ..report import git_head
 from . import checks, site
+from .cluster import execute as cluster_execute  # issue 13: Dask executor (--cluster)
 from .config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
 from .render import RENDER_VERSION, SITE_CSS, site_css
 
@@ -286,7 +287,7 @@ def _print(line: str) -> None:
 
 def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.PathLike = "reports", only=None,
           region: str | None = None, with_code: bool = False, jobs: int = 1, force: bool = False,
-          progress: Callable[[str], None] | None = _print) -> BuildResult:
+          progress: Callable[[str], None] | None = _print, cluster: str | None = None) -> BuildResult:
     """Build the report site. Returns a :class:`BuildResult`; ``.exit_code`` is 1 if any report failed.
 
     ``only``: a report id/slug or a list of them; ``region``: build region-taking
@@ -321,7 +322,7 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
 
     with site.locked(out_dir):  # one build per site folder at a time
         return _build_site(config, out_dir, selected, declared, only=only, region=region, with_code=with_code,
-                           jobs=jobs, force=force, progress=progress, t_start=t_start)
+                           jobs=jobs, force=force, progress=progress, t_start=t_start, cluster=cluster)
 
 
 def _only_list(only) -> list[str]:
@@ -353,7 +354,7 @@ def _region_arg(region: str | None) -> str | None:
 
 
 def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declared, *, only, region, with_code,
-                jobs, force, progress, t_start) -> BuildResult:
+                jobs, force, progress, t_start, cluster: str | None = None) -> BuildResult:
     """The build proper, with the site folder locked and every parameter already checked."""
     site.clean_stale(out_dir)
     versions = package_versions()
@@ -427,7 +428,10 @@ def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declar
                     report_line(o, "rejected")
                     continue
                 tasks.append((o, task))
-            _execute(tasks, jobs, report_line)
+            if cluster is None:
+                _execute(tasks, jobs, report_line)
+            else:  # issue 13: executions go to a Dask cluster (local, local:N, tcp://...); see reports/cluster.py
+                cluster_execute(tasks, report_line, address=cluster, run=run_report, apply=_apply, fail=_failure)
 
             carried = []
             if only or region is not None:
