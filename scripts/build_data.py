@@ -62,6 +62,13 @@ ACCELERATOR_IDS = {
     "A015": ("tpu-v2", "tpuv2", "bf16", "tpu"),
 }
 H100_IDLE_W = 119.6  # measured/h100_calibration.csv, first idle window (cold GPU)
+# Measured chip power published by the vendor, (min W, max W, source_id, note): the minimum is the idle power,
+# the maximum replaces the design TDP as the cap of the power model (the chip is not seen drawing its TDP).
+MEASURED_CHIP_POWER = {
+    "A014": (123, 262, "google_cloud_tpu_v3",
+             "Google Cloud TPU v3 documentation: measured min/mean/max chip power 123/220/262 W; idle_w = min, "
+             "tdp_w = measured max (the 450 W chip TDP of Patterson et al. 2021 is a design figure)"),
+}
 # Accelerator generation: the key of the training-MFU prior (data/published_mfu.csv). Form factor is part of
 # it where the interconnect differs (published large-scale runs are on SXM/NVLink parts, not PCIe cards).
 GENERATION = {
@@ -123,6 +130,11 @@ def build(ref: Path) -> None:
                 slug, aliases, precs, emb = ACCELERATOR_IDS[ref_id]
                 row.update(accelerator_id=slug, ref_id=ref_id, aliases=aliases, precisions=precs, generation=GENERATION[ref_id],
                            embodied_profile=emb, idle_w=str(H100_IDLE_W) if ref_id == "A005" else "")
+                if ref_id in MEASURED_CHIP_POWER:
+                    lo_w, hi_w, msrc, mnote = MEASURED_CHIP_POWER[ref_id]
+                    row.update(idle_w=str(lo_w), tdp_w=str(hi_w), measured_source_id=msrc,
+                               power_basis="measured max chip power (vendor documentation)",
+                               note=f"{row['note']}; {mnote}")
             # the project's own rows (parts the reference set lacks), each with its own source
             _, own_acc = read(ROOT / "scripts" / "own_accelerators.csv")
             rows = rows + own_acc
