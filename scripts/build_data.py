@@ -69,6 +69,9 @@ MEASURED_CHIP_POWER = {
              "Google Cloud TPU v3 documentation: measured min/mean/max chip power 123/220/262 W; idle_w = min, "
              "tdp_w = measured max (the 450 W chip TDP of Patterson et al. 2021 is a design figure)"),
 }
+# A TPU generation without published measured power takes its sibling's measured min/TDP and max/TDP ratios
+# (TPU v2 and v3: same 16 nm process and chip design family, Jouppi et al. 2020), applied to its own TDP.
+SIBLING_CHIP_POWER = {"A015": "A014"}
 # Accelerator generation: the key of the training-MFU prior (data/published_mfu.csv). Form factor is part of
 # it where the interconnect differs (published large-scale runs are on SXM/NVLink parts, not PCIe cards).
 GENERATION = {
@@ -125,12 +128,24 @@ def build(ref: Path) -> None:
         if name == "accelerators.csv":
             header = ["accelerator_id", "ref_id", "aliases", "precisions", "generation", "idle_w", "embodied_profile"] + [
                 h for h in header if h != "accelerator_id"]
+            ref_tdp = {r["accelerator_id"]: float(r["tdp_w"]) for r in rows if r["tdp_w"]}  # design TDPs, as published
             for row in rows:
                 ref_id = row["accelerator_id"]
                 slug, aliases, precs, emb = ACCELERATOR_IDS[ref_id]
                 row.update(accelerator_id=slug, ref_id=ref_id, aliases=aliases, precisions=precs, generation=GENERATION[ref_id],
                            embodied_profile=emb, idle_w=str(H100_IDLE_W) if ref_id == "A005" else "")
-                if ref_id in MEASURED_CHIP_POWER:
+                if ref_id in SIBLING_CHIP_POWER:
+                    sib = SIBLING_CHIP_POWER[ref_id]
+                    sib_tdp = ref_tdp[sib]
+                    s_lo, s_hi, s_src, _ = MEASURED_CHIP_POWER[sib]
+                    tdp = float(row["tdp_w"])
+                    lo_w, hi_w = round(tdp * s_lo / sib_tdp, 1), round(tdp * s_hi / sib_tdp, 1)
+                    row.update(idle_w=str(lo_w), tdp_w=str(hi_w), measured_source_id=s_src,
+                               power_basis=f"measured power of {ACCELERATOR_IDS[sib][0]} scaled by TDP (transferred)",
+                               note=f"{row['note']}; no published measured power: idle_w and cap = this chip's "
+                                    f"{tdp:g} W TDP x {ACCELERATOR_IDS[sib][0]}'s measured min/TDP and max/TDP "
+                                    f"({s_lo}/{sib_tdp:g}, {s_hi}/{sib_tdp:g} W; same 16 nm design family)")
+                elif ref_id in MEASURED_CHIP_POWER:
                     lo_w, hi_w, msrc, mnote = MEASURED_CHIP_POWER[ref_id]
                     row.update(idle_w=str(lo_w), tdp_w=str(hi_w), measured_source_id=msrc,
                                power_basis="measured max chip power (vendor documentation)",

@@ -57,7 +57,7 @@ def idle_power_w(accelerator) -> tuple[float, str, str]:
     if acc.idle_w is not None:
         if acc.accelerator_id == "h100-sxm" or not acc.measured_source_id:
             return acc.idle_w, "joulebook_h100_probe1", "measured idle power"
-        return acc.idle_w, acc.measured_source_id, "measured minimum chip power"
+        return acc.idle_w, acc.measured_source_id, "measured minimum chip power (or a sibling chip's, scaled by TDP: see the accelerator's note)"
     lo, mid, hi, _, src = data.assumption_row("idle_fraction_of_tdp")
     return mid * acc.tdp_w, src, f"no measured idle power: {mid:g} x TDP {acc.tdp_w:g} W"
 
