@@ -70,7 +70,8 @@ MEASURED_CHIP_POWER = {
              "tdp_w = measured max (the 450 W chip TDP of Patterson et al. 2021 is a design figure)"),
 }
 # A TPU generation without published measured power takes its sibling's measured min/TDP and max/TDP ratios
-# (TPU v2 and v3: same 16 nm process and chip design family, Jouppi et al. 2020), applied to its own TDP.
+# (rule: a part with no published measured power takes the measured ratios of its nearest measured predecessor
+# or successor in the same product line), applied to its own TDP.
 SIBLING_CHIP_POWER = {"A015": "A014"}
 # Accelerator generation: the key of the training-MFU prior (data/published_mfu.csv). Form factor is part of
 # it where the interconnect differs (published large-scale runs are on SXM/NVLink parts, not PCIe cards).
@@ -144,7 +145,7 @@ def build(ref: Path) -> None:
                                power_basis=f"measured power of {ACCELERATOR_IDS[sib][0]} scaled by TDP (transferred)",
                                note=f"{row['note']}; no published measured power: idle_w and cap = this chip's "
                                     f"{tdp:g} W TDP x {ACCELERATOR_IDS[sib][0]}'s measured min/TDP and max/TDP "
-                                    f"({s_lo}/{sib_tdp:g}, {s_hi}/{sib_tdp:g} W; same 16 nm design family)")
+                                    f"({s_lo}/{sib_tdp:g}, {s_hi}/{sib_tdp:g} W; nearest measured part of the same TPU line)")
                 elif ref_id in MEASURED_CHIP_POWER:
                     lo_w, hi_w, msrc, mnote = MEASURED_CHIP_POWER[ref_id]
                     row.update(idle_w=str(lo_w), tdp_w=str(hi_w), measured_source_id=msrc,
