@@ -62,6 +62,17 @@ ACCELERATOR_IDS = {
     "A015": ("tpu-v2", "tpuv2", "bf16", "tpu"),
 }
 H100_IDLE_W = 119.6  # measured/h100_calibration.csv, first idle window (cold GPU)
+# Measured chip power published by the vendor, (min W, max W, source_id, note): the minimum is the idle power,
+# the maximum replaces the design TDP as the cap of the power model (the chip is not seen drawing its TDP).
+MEASURED_CHIP_POWER = {
+    "A014": (123, 262, "google_cloud_tpu_v3",
+             "Google Cloud TPU v3 documentation: measured min/mean/max chip power 123/220/262 W; idle_w = min, "
+             "tdp_w = measured max (the 450 W chip TDP of Patterson et al. 2021 is a design figure)"),
+}
+# A TPU generation without published measured power takes its sibling's measured min/TDP and max/TDP ratios
+# (rule: a part with no published measured power takes the measured ratios of its nearest measured predecessor
+# or successor in the same product line), applied to its own TDP.
+SIBLING_CHIP_POWER = {"A015": "A014"}
 # Accelerator generation: the key of the training-MFU prior (data/published_mfu.csv). Form factor is part of
 # it where the interconnect differs (published large-scale runs are on SXM/NVLink parts, not PCIe cards).
 GENERATION = {
@@ -118,11 +129,28 @@ def build(ref: Path) -> None:
         if name == "accelerators.csv":
             header = ["accelerator_id", "ref_id", "aliases", "precisions", "generation", "idle_w", "embodied_profile"] + [
                 h for h in header if h != "accelerator_id"]
+            ref_tdp = {r["accelerator_id"]: float(r["tdp_w"]) for r in rows if r["tdp_w"]}  # design TDPs, as published
             for row in rows:
                 ref_id = row["accelerator_id"]
                 slug, aliases, precs, emb = ACCELERATOR_IDS[ref_id]
                 row.update(accelerator_id=slug, ref_id=ref_id, aliases=aliases, precisions=precs, generation=GENERATION[ref_id],
                            embodied_profile=emb, idle_w=str(H100_IDLE_W) if ref_id == "A005" else "")
+                if ref_id in SIBLING_CHIP_POWER:
+                    sib = SIBLING_CHIP_POWER[ref_id]
+                    sib_tdp = ref_tdp[sib]
+                    s_lo, s_hi, s_src, _ = MEASURED_CHIP_POWER[sib]
+                    tdp = float(row["tdp_w"])
+                    lo_w, hi_w = round(tdp * s_lo / sib_tdp, 1), round(tdp * s_hi / sib_tdp, 1)
+                    row.update(idle_w=str(lo_w), tdp_w=str(hi_w), measured_source_id=s_src,
+                               power_basis=f"measured power of {ACCELERATOR_IDS[sib][0]} scaled by TDP (transferred)",
+                               note=f"{row['note']}; no published measured power: idle_w and cap = this chip's "
+                                    f"{tdp:g} W TDP x {ACCELERATOR_IDS[sib][0]}'s measured min/TDP and max/TDP "
+                                    f"({s_lo}/{sib_tdp:g}, {s_hi}/{sib_tdp:g} W; nearest measured part of the same TPU line)")
+                elif ref_id in MEASURED_CHIP_POWER:
+                    lo_w, hi_w, msrc, mnote = MEASURED_CHIP_POWER[ref_id]
+                    row.update(idle_w=str(lo_w), tdp_w=str(hi_w), measured_source_id=msrc,
+                               power_basis="measured max chip power (vendor documentation)",
+                               note=f"{row['note']}; {mnote}")
             # the project's own rows (parts the reference set lacks), each with its own source
             _, own_acc = read(ROOT / "scripts" / "own_accelerators.csv")
             rows = rows + own_acc
@@ -201,6 +229,16 @@ def build_efficiency(ref: Path) -> None:
         pooled[band] = (stats(sel), sel)
     p_lo, p_mid, p_hi = stats(pooled_all)
     ratio_lo, ratio_hi = p_lo / p_mid, p_hi / p_mid
+    # Spread of one new run about its generation's central (assumption mfu_run_spread, data/sources_coverage.csv):
+    # every published production run of any year, as min/median and max/median. Three or four runs of one
+    # generation (often one lab) do not bound what the next run on it achieves: production runs of the same
+    # era differ by about 2x (GPT-3 0.213 against PaLM 0.462). Rows taken from Patterson et al. (2021) are left
+    # out: that paper's runs are validation (check) cases.
+    spread_runs = [r for r in eligible if r["kind"] == "run" and r["source_id"] != "patterson_2021"]
+    s_lo, s_mid, s_hi = stats(spread_runs)
+    run_lo, run_hi = s_lo / s_mid, s_hi / s_mid
+    run_note = (f"; widened to at least central x the spread of all {len(spread_runs)} published production runs "
+                f"(any year; min/median {run_lo:.3f}, max/median {run_hi:.3f}: assumption mfu_run_spread)")
 
     def prior(generation, band):
         """(low, central, high, confidence, note) of the bf16 prior for a generation and band."""
@@ -212,9 +250,10 @@ def build_efficiency(ref: Path) -> None:
             conf, use = "benchmark", gen
         else:
             (lo, mid, hi), sel = pooled[band]
-            return lo, mid, hi, "transferred", (
+            return min(lo, mid * run_lo), mid, min(max(hi, mid * run_hi), 1.0), "transferred", (
                 f"no published large-scale run on {generation}: transferred prior = median (min-max) of {len(sel)} "
-                f"production runs published from {PRIOR_MIN_YEAR} on, all generations ({', '.join(r['run_id'] for r in sel)})")
+                f"production runs published from {PRIOR_MIN_YEAR} on, all generations ({', '.join(r['run_id'] for r in sel)})"
+                f"{run_note}")
         in_band = [r for r in use if band_of(r) == band]
         sel = in_band if len(in_band) >= 3 else use
         lo, mid, hi = stats(sel)
@@ -225,6 +264,8 @@ def build_efficiency(ref: Path) -> None:
                       f"({ratio_lo:.3f}, {ratio_hi:.3f})")
         else:
             spread = "; low/high = min/max"
+        lo, hi = min(lo, mid * run_lo), min(max(hi, mid * run_hi), 1.0)
+        spread += run_note
         kind = "production runs" if conf == "published" else "vendor benchmarks (no production run published)"
         note = (f"median of {len(sel)} {kind} on {generation} {where}: "
                 f"{', '.join(r['run_id'] + ' ' + r['mfu'] for r in sel)}{spread}")
@@ -247,6 +288,7 @@ def build_efficiency(ref: Path) -> None:
     train = []
     for band in ("cluster", "frontier", "probe"):
         lo, mid, hi = pooled[band][0] if band != "probe" else (0, 0, 0)
+        lo, hi = min(lo, mid * run_lo), min(max(hi, mid * run_hi), 1.0)
         if band != "probe":
             for p in ("bf16", *[q for q in TRAIN_PRECISIONS if q != "bf16"]):  # bf16 first: the generic fallback
                 a, b, c, extra = scaled(p, lo, mid, hi)
@@ -255,7 +297,7 @@ def build_efficiency(ref: Path) -> None:
                                   efficiency=f"{b:.4f}", efficiency_high=f"{c:.4f}", source_id="joulebook_published_mfu",
                                   status="derived", year="2026",
                                   note=f"pooled prior of {len(pooled[band][1])} production runs published from "
-                                       f"{PRIOR_MIN_YEAR} on (all generations){extra}"))
+                                       f"{PRIOR_MIN_YEAR} on (all generations){run_note}{extra}"))
         for slug, precs, gen in parts:
             for p in TRAIN_PRECISIONS:
                 if p not in precs:

@@ -774,6 +774,7 @@ class Accelerator:
     year: int = 0
     status: str = ""
     generation: str = ""  # key of the training-MFU prior (efficiency.csv)
+    measured_source_id: str = ""  # source of measured figures (idle power, matmul rates) where the row has them
 
     def peak(self, precision: str) -> float:
         """Dense peak TFLOP/s (TOP/s for int8) at ``precision``; raises if unsupported."""
@@ -827,7 +828,8 @@ def _accelerator_index(directory: str) -> tuple[dict[str, Accelerator], dict[str
             memory_bandwidth_tb_per_s=_num(r["memory_bandwidth_tb_per_s"]) or float("nan"),
             tdp_w=_num(r["tdp_w"]) or float("nan"), idle_w=_num(r.get("idle_w")), precisions=precs,
             peak_tflops=peaks, embodied_profile=_text(r.get("embodied_profile")), source_id=r["source_id"],
-            year=int(r["year"]), status=r["status"], generation=_text(r.get("generation")))
+            year=int(r["year"]), status=r["status"], generation=_text(r.get("generation")),
+            measured_source_id=_text(r.get("measured_source_id")))
         accs[a.accelerator_id] = a
         alias[a.accelerator_id] = a.accelerator_id
         for al in str(r.get("aliases") or "").split(";"):

@@ -55,7 +55,9 @@ def idle_power_w(accelerator) -> tuple[float, str, str]:
     """(watts, source_id, note): measured idle power, else ``idle_fraction_of_tdp`` x TDP."""
     acc = data.accelerator(accelerator)
     if acc.idle_w is not None:
-        return acc.idle_w, "joulebook_h100_probe1", "measured idle power"
+        if acc.accelerator_id == "h100-sxm" or not acc.measured_source_id:
+            return acc.idle_w, "joulebook_h100_probe1", "measured idle power"
+        return acc.idle_w, acc.measured_source_id, "measured minimum chip power (or a sibling chip's, scaled by TDP: see the accelerator's note)"
     lo, mid, hi, _, src = data.assumption_row("idle_fraction_of_tdp")
     return mid * acc.tdp_w, src, f"no measured idle power: {mid:g} x TDP {acc.tdp_w:g} W"
 
@@ -79,8 +81,14 @@ def power_model_row(name: str, accelerator: str) -> tuple[float, float, float, s
     r = own.iloc[0] if not own.empty else rows[rows["family"] == FITTED_FAMILY].iloc[0]
     basis = (f"fitted on the {r['family']} family" if not own.empty
              else f"transferred from the {r['family']} family (same fraction of cap - idle)")
-    return (float(r["value_low"]), float(r["value"]), float(r["value_high"]), str(r["source_id"]), basis,
-            str(r["note"]))
+    low = float(r["value_low"])
+    if own.empty and name == "compute_power_fraction":
+        # assumption transferred_compute_power_fraction_low: a transferred part may reach its cap only at peak
+        k_lo = data.assumption_row("transferred_compute_power_fraction_low")[1]
+        if k_lo < low:
+            low = k_lo
+            basis += f"; low {k_lo:g} (transferred_compute_power_fraction_low: linear in compute up to the cap)"
+    return (low, float(r["value"]), float(r["value_high"]), str(r["source_id"]), basis, str(r["note"]))
 
 
 def power_coefficients(accelerator, which: str = "central") -> dict[str, float]:

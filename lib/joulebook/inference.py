@@ -91,6 +91,7 @@ RUNTIME_PARAMETERS = {
     "unstructured_sparse_index_bytes_per_weight": -1, "unstructured_sparse_compute_speedup": +1,
     "tp_allreduce_latency_ms": -1, "tp_link_bandwidth_gb_per_s": +1, "usable_memory_fraction": +1,
     "serving_scheduler_overhead_ms": -1, "serving_overhead_ms_per_request": -1, "serving_max_batched_tokens": +1,
+    "narrow_compute_power_basis": -1,
 }
 POWER_OVERRIDES = ("compute_power_fraction", "memory_power_fraction", "gap_power_fraction")
 SERVING_MODES = ("static", "continuous")
@@ -339,6 +340,9 @@ def _describe(df: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
     return arr
 
 
+NARROW_COMPUTE = ("fp8", "int8", "int4", "fp4")  # compute precisions below the 16-bit ones the power fit saw
+
+
 def _resolve_acc(acc_id: str, prec: str) -> dict[str, Any]:
     acc = data.accelerator(acc_id)
     try:
@@ -356,7 +360,12 @@ def _resolve_acc(acc_id: str, prec: str) -> dict[str, Any]:
     cp = costs.cloud_price(acc)
     cloud = cp.as_tuple() if cp else (float("nan"),) * 3
     pw = [tuple(hardware.power_model_row(t, acc.accelerator_id)[:3]) for t in POWER_OVERRIDES]
-    return {"peak": peak, "eff": (lo, mid, hi), "bw": acc.memory_bandwidth_tb_per_s, "mem": acc.memory_gb,
+    # k_c was fitted on 16-bit compute: an 8-bit (or narrower) FLOP costs between half of a 16-bit one (share of
+    # its own peak) and a whole one (share of the 16-bit peak): parameter narrow_compute_power_basis
+    peak_pw = peak
+    if data.normalise_precision(prec) in NARROW_COMPUTE and "bf16" in acc.precisions:
+        peak_pw = min(peak, acc.peak("bf16"))
+    return {"peak": peak, "peak_pw": peak_pw, "eff": (lo, mid, hi), "bw": acc.memory_bandwidth_tb_per_s, "mem": acc.memory_gb,
             "tdp": acc.tdp_w, "idle": idle, "node": node, "cloud": cloud, "bw_eff": memory_efficiency(acc)[:3],
             "pc": pw[0], "pm": pw[1], "pg": pw[2],
             "ar": (achievable_rate(acc, "tp_allreduce_latency_ms") or (float("nan"),) * 3)[:3]}
@@ -507,12 +516,13 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
     codes, uniq = pd.factorize(pair)
     res = [_resolve_acc(*u.split("|", 1)) for u in uniq]
     A = np.array([[r["peak"], *r["eff"], r["bw"], r["mem"], r["tdp"], r["idle"], *r["node"], *r["cloud"], *r["bw_eff"],
-                   *r["pc"], *r["pm"], *r["pg"], *r["ar"]] for r in res], dtype=float)[codes]
+                   *r["pc"], *r["pm"], *r["pg"], *r["ar"], r["peak_pw"]] for r in res], dtype=float)[codes]
     peak, eff_rows, bw, mem_gb, tdp, idle = A[:, 0], (A[:, 1], A[:, 2], A[:, 3]), A[:, 4], A[:, 5], A[:, 6], A[:, 7]
     node_rows, cloud_rows = (A[:, 8], A[:, 9], A[:, 10]), (A[:, 11], A[:, 12], A[:, 13])
     bw_eff_rows = (A[:, 14], A[:, 15], A[:, 16])
     pc_rows, pm_rows, pg_rows = (A[:, 17], A[:, 18], A[:, 19]), (A[:, 20], A[:, 21], A[:, 22]), (A[:, 23], A[:, 24], A[:, 25])
     ar_rows = (A[:, 26], A[:, 27], A[:, 28])
+    narrow_scale = A[:, 0] / A[:, 29]  # own peak / 16-bit peak: 1 for 16-bit compute, about 2 for fp8 / int8
     if np.isnan(bw).any():
         i = int(np.flatnonzero(np.isnan(bw))[0])
         raise InputError("accelerator", f"{acc_ids[i]} has no memory bandwidth in the data set: cannot run the roofline")
@@ -692,9 +702,10 @@ def inference_frame(df: pd.DataFrame) -> pd.DataFrame:
             pf_step = np.where(sel, pf_s, pf_step)
             itl = t_d
 
-        p_p = hardware.activity_power_w(idle, tdp, uc_p, um_p, fg_p, compute_power_fraction=kc,
+        ucs = 1.0 + (narrow_scale - 1.0) * param("narrow_compute_power_basis", case)  # 8-bit FLOPs in the power model
+        p_p = hardware.activity_power_w(idle, tdp, np.minimum(uc_p * ucs, 1.0), um_p, fg_p, compute_power_fraction=kc,
                                         memory_power_fraction=km, gap_power_fraction=kg)
-        p_d = hardware.activity_power_w(idle, tdp, uc_d, um_d, fg_d, compute_power_fraction=kc,
+        p_d = hardware.activity_power_w(idle, tdp, np.minimum(uc_d * ucs, 1.0), um_d, fg_d, compute_power_fraction=kc,
                                         memory_power_fraction=km, gap_power_fraction=kg)
         with np.errstate(invalid="ignore", divide="ignore"):
             ld_p = (p_p - idle) / (tdp - idle)
@@ -1072,6 +1083,8 @@ def _assumptions(acc, r0, reg, ov: Mapping[str, float], shape_a: Assumptions, ru
         used += ["sparse24_compute_speedup", "sparse24_metadata_bytes_per_weight"]
     if float(r0["prune_sparsity"]) > 0 and bool(r0["sparse_kernels"]):
         used += ["unstructured_sparse_compute_speedup", "unstructured_sparse_index_bytes_per_weight"]
+    if data.normalise_precision(cp) in NARROW_COMPUTE:
+        used.append("narrow_compute_power_basis")
     if int(r0["count"]) > 1:
         used += ["tp_link_bandwidth_gb_per_s"]
         ar = achievable_rate(acc, "tp_allreduce_latency_ms")
