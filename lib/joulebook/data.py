@@ -473,26 +473,25 @@ def _check_accelerators(df: pd.DataFrame, directory: str) -> None:
             if p != "int4" and (col not in r or _is_blank(r[col])):
                 raise DataValidationError(name, f"{p} is listed in precisions but its peak is empty",
                                           row=_row(df, i), column=col)
-        names = [str(r["accelerator_id"]).lower()]
-        names += [a.strip().lower() for a in str(r["aliases"] or "").split(";") if a.strip() and a != "nan"]
-        for n in names:
-            if n in seen and seen[n] != i:
-                raise DataValidationError(name, f"id or alias {n!r} also names row {_row(df, seen[n])}",
-                                          row=_row(df, i), column="aliases")
-            seen[n] = i
+        _check_unique_name(df, name, i, r, "accelerator_id", seen)
+
+
+def _check_unique_name(df: pd.DataFrame, name: str, i: int, r: dict, id_column: str, seen: dict[str, int]) -> None:
+    """Row ``i``'s id and aliases name no other row (``seen``: lower-case name -> row position so far)."""
+    names = [str(r[id_column]).lower()]
+    names += [a.strip().lower() for a in str(r["aliases"] or "").split(";") if a.strip() and a != "nan"]
+    for n in names:
+        if n in seen and seen[n] != i:
+            raise DataValidationError(name, f"id or alias {n!r} also names row {_row(df, seen[n])}",
+                                      row=_row(df, i), column="aliases")
+        seen[n] = i
 
 
 def _check_model_presets(df: pd.DataFrame, directory: str) -> None:
     name = "model_presets.csv"
     seen: dict[str, int] = {}
     for i, r in enumerate(df.to_dict("records")):
-        names = [str(r["model_id"]).lower()]
-        names += [a.strip().lower() for a in str(r["aliases"] or "").split(";") if a.strip() and a != "nan"]
-        for n in names:
-            if n in seen and seen[n] != i:
-                raise DataValidationError(name, f"id or alias {n!r} also names row {_row(df, seen[n])}",
-                                          row=_row(df, i), column="aliases")
-            seen[n] = i
+        _check_unique_name(df, name, i, r, "model_id", seen)
         if int(r["heads"]) % int(r["kv_heads"]):
             raise DataValidationError(name, "heads must be a multiple of kv_heads", row=_row(df, i), column="kv_heads")
         tied = str(r["tied_embeddings"]).strip().lower()
