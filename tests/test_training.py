@@ -205,3 +205,23 @@ def test_time_of_day_says_why_a_region_without_a_profile_is_not_shown():
     assert "no electricity price" in sg.time_of_day_md()
     ca = ts.build_story(ts.training_run(region="us-ca", comparison_regions=["se"], **_PAGE))
     assert "has no hour-by-hour" not in ca.time_of_day_md()
+
+
+def test_training_page_marks_stand_in_values():
+    from joulebook.reports import training_story as ts
+    from joulebook.stories.region_comparison import substitutions
+
+    story = ts.build_story(ts.training_run(region="se", comparison_regions=["de", "gcp:us-central1"], **_PAGE))
+    flags = substitutions(["se", "de", "gcp:us-central1"]).set_index("region")
+    assert flags.loc["de", "price_substituted"] and not flags.loc["se", "price_substituted"]
+    table = story.regions_table().set_index("region")
+    assert "(stand-in: European Union (27) average)" in table.loc["de", "price (USD/kWh)"]
+    assert "stand-in" not in table.loc["se", "price (USD/kWh)"]
+    for r in table.index:  # PUE marked exactly where the operator has no figure
+        assert ("stand-in: industry default" in table.loc[r, "PUE"]) == bool(flags.loc[r, "pue_substituted"])
+    assert any("stand-in: US-average water" in c for c in table.columns)
+    md = story.regions_md()
+    assert "Germany (European Union (27) average)" in md and "industry default" in md and "US average" in md
+    # a PUE the user gives is an override, not a stand-in
+    given = ts.build_story(ts.training_run(region="se", comparison_regions=["de"], pue=1.2, **_PAGE))
+    assert not any("stand-in" in str(v) for v in given.regions_table()["PUE"])

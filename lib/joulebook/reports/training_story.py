@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import InputError
+from ..stories.region_comparison import substitutions
 from . import prose as fmt
 
 SHORT_JOB_H = 4.0  # a short job (fine-tuning, evaluation) used to show what timing can gain
@@ -546,18 +547,67 @@ class TrainingStory:
             parts.append(f"No electricity price in the data for {fmt.listing(unpriced)}: their cost bars are empty.")
         w = df["water_l"]
         parts.append(f"Water ranges from {fmt.water_l(w.min())} to {fmt.water_l(w.max())}; most of it is the water "
-                     "consumed to generate the electricity (one US-average factor, applied everywhere) rather than "
-                     "on-site cooling.")
+                     "consumed to generate the electricity (stand-in: one US-average factor, applied everywhere) rather "
+                     "than on-site cooling.")
+        stand = self.stand_in_md()
+        if stand:
+            parts.append(stand)
         if self.run.start:
             parts.append(f"The chosen region's headline figures use the hour-by-hour intensity from {self.run.start}; "
                          "this comparison uses annual averages for every region.")
         return " ".join(parts)
 
+    @cached_property
+    def stand_ins(self):
+        """Per compared region, which values are stand-ins (:func:`joulebook.stories.region_comparison.substitutions`)."""
+        return substitutions(list(self.regions["region"])).set_index("region")
+
+    def stand_in_notes(self, region: str) -> dict[str, str]:
+        """``{column: "stand-in: ..."}`` for the values of ``region`` that are not figures for that region.
+
+        A PUE given by the user is an override, not a stand-in; the US-average water intensity of electricity is
+        a stand-in almost everywhere and is said once, in :meth:`stand_in_md`, not per row.
+        """
+        f = self.stand_ins.loc[region]
+        out = {}
+        if f["intensity_substituted"]:
+            out["intensity"] = "stand-in: national grid average"
+        if f["price_substituted"]:
+            what = [w for w in str(f["substituted"]).split(", ") if w.startswith("price: ")]
+            out["price"] = "stand-in: " + (what[0][len("price: "):] if what else "another region's price")
+        if f["pue_substituted"] and self.run.pue is None:
+            out["pue"] = "stand-in: industry default"
+        return out
+
+    def stand_in_md(self) -> str:
+        """One sentence on the stand-in values in the region comparison."""
+        df = self.regions
+        names = df.set_index("region")["name"]
+        f = self.stand_ins
+        parts = []
+        price = [f"{names[r]} ({self.stand_in_notes(r)['price'][len('stand-in: '):]})"
+                 for r in f.index if f.loc[r, "price_substituted"]]
+        if price:
+            parts.append(f"the electricity price of {fmt.listing(price)} is not a national figure")
+        pue = [names[r] for r in f.index if f.loc[r, "pue_substituted"]]
+        if pue and self.run.pue is None:
+            parts.append(f"the PUE of {fmt.listing(pue)} is the industry default, as the operator publishes none")
+        inten = [names[r] for r in f.index if f.loc[r, "intensity_substituted"]]
+        if inten:
+            parts.append(f"the grid intensity of {fmt.listing(inten)} is the national average")
+        ewif = [names[r] for r in f.index if f.loc[r, "ewif_substituted"]]
+        if ewif:
+            parts.append(f"the water consumed to generate electricity is the US average for "
+                         f"{'every region here' if len(ewif) == len(f) else fmt.listing(ewif)} (the data has no regional figure)")
+        if not parts:
+            return ""
+        return "Stand-in values, marked \"(stand-in: …)\" in the table: " + "; ".join(parts) + "."
+
     def regions_table(self):
         import pandas as pd
 
         df = self.regions
-        return fmt.frame(pd.DataFrame({
+        out = fmt.frame(pd.DataFrame({
             "region": df["region"], "name": df["name"],
             "intensity (g/kWh)": df["intensity_g_per_kwh"],
             "intensity source (year)": [f"{s} ({y})" for s, y in zip(df["intensity_source_id"], df["intensity_year"], strict=True)],
@@ -565,9 +615,16 @@ class TrainingStory:
             "price source (year)": [f"{s} ({int(y)})" if s else "no price data"
                                     for s, y in zip(df["price_source_id"], df["price_year"].fillna(0), strict=True)],
             "PUE": df["pue_used"], "facility energy (kWh)": df["facility_energy_kwh"],
-            "emissions (kg CO2e)": df["emissions_kg"], "water (L)": df["water_l"],
+            "emissions (kg CO2e)": df["emissions_kg"],
+            "water (L; stand-in: US-average water of electricity)": df["water_l"],
             "electricity (USD)": df["electricity_cost_usd"],
         }))
+        columns = {"intensity": "intensity (g/kWh)", "price": "price (USD/kWh)", "pue": "PUE"}
+        for i, region in enumerate(df["region"]):
+            for key, note in self.stand_in_notes(region).items():
+                col = columns[key]
+                out.loc[out.index[i], col] = f"{out.loc[out.index[i], col]} ({note})"
+        return out
 
     def regions_figure(self):
         from .. import plots
