@@ -165,8 +165,19 @@ def build(ref: Path) -> None:
     build_efficiency(ref)
     # sources: the reference list plus the project's own derived tables
     header, rows = read(ref / "sources.csv")
+    for row in rows:  # sources name publications and the project's own measurements, not who keeps a file
+        for col, (old, new) in SOURCE_WORDING.get(row["source_id"], {}).items():
+            row[col] = row[col].replace(old, new)
     _, own = read(ROOT / "scripts" / "own_sources.csv")
     write(OUT / "sources.csv", header, rows + own)
+
+
+# Reference source rows whose wording names project-internal roles rather than the measurement itself.
+SOURCE_WORDING = {
+    "joulebook_h100_probe1": {"url_or_repo_path": (
+        "raw probe log h100-probe1.jsonl kept by the project's steering side (not distributed)",
+        "raw probe log h100-probe1.jsonl (the project's own measurement; not distributed)")},
+}
 
 
 def build_efficiency(ref: Path) -> None:

@@ -179,3 +179,49 @@ def test_scaling_efficiency_costs_accelerator_hours():
     with pytest.raises(InputError) as e:
         estimate_training(**BASE, scaling_efficiency=1.2)
     assert e.value.parameter == "scaling_efficiency"
+
+
+# --------------------------------------------------------------------------- the training page (issue 11)
+
+_PAGE = dict(params=1.25e8, epochs=1, dataset_tokens=2e9, layers=12, hidden=768, seq_len=1024, batch=64, count=8,
+             accelerator="h100-sxm", precision="bf16")
+
+
+def test_time_of_day_says_why_a_region_without_a_profile_is_not_shown():
+    from joulebook.reports import training_story as ts
+
+    zones = sorted(set(data.table("hourly_intensity_profiles")["zone_id"]))
+    assert ts.hourly_profile_zones() == zones and "SWE" not in zones
+    se = ts.build_story(ts.training_run(region="se", comparison_regions=["us-ca", "de"], **_PAGE))
+    md = se.time_of_day_md()
+    assert "Sweden has no hour-by-hour intensity profile" in md
+    assert all(z in md for z in zones) and "shows California (CAISO) instead" in md
+    assert "price is flat" in md
+    fig = se.time_of_day_figure()
+    assert not se.cost_varying_regions()
+    assert [a.get_title() for a in fig.axes if "cost" in a.get_title()] == []  # no flat all-zero cost panel
+    sg = ts.build_story(ts.training_run(region="sg", comparison_regions=["se"], **_PAGE))
+    assert "Singapore has no hour-by-hour intensity profile" in sg.time_of_day_md()
+    assert "no electricity price" in sg.time_of_day_md()
+    ca = ts.build_story(ts.training_run(region="us-ca", comparison_regions=["se"], **_PAGE))
+    assert "has no hour-by-hour" not in ca.time_of_day_md()
+
+
+def test_training_page_marks_stand_in_values():
+    from joulebook.reports import training_story as ts
+    from joulebook.stories.region_comparison import substitutions
+
+    story = ts.build_story(ts.training_run(region="se", comparison_regions=["de", "gcp:us-central1"], **_PAGE))
+    flags = substitutions(["se", "de", "gcp:us-central1"]).set_index("region")
+    assert flags.loc["de", "price_substituted"] and not flags.loc["se", "price_substituted"]
+    table = story.regions_table().set_index("region")
+    assert "(stand-in: European Union (27) average)" in table.loc["de", "price (USD/kWh)"]
+    assert "stand-in" not in table.loc["se", "price (USD/kWh)"]
+    for r in table.index:  # PUE marked exactly where the operator has no figure
+        assert ("stand-in: industry default" in table.loc[r, "PUE"]) == bool(flags.loc[r, "pue_substituted"])
+    assert any("stand-in: US-average water" in c for c in table.columns)
+    md = story.regions_md()
+    assert "Germany (European Union (27) average)" in md and "industry default" in md and "US average" in md
+    # a PUE the user gives is an override, not a stand-in
+    given = ts.build_story(ts.training_run(region="se", comparison_regions=["de"], pue=1.2, **_PAGE))
+    assert not any("stand-in" in str(v) for v in given.regions_table()["PUE"])

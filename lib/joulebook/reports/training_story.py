@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import InputError
+from ..stories.region_comparison import substitutions
 from . import prose as fmt
 
 SHORT_JOB_H = 4.0  # a short job (fine-tuning, evaluation) used to show what timing can gain
@@ -247,6 +248,18 @@ def time_of_day(run: TrainingRun, regions_df, duration_h: float) -> dict[str, An
         short_energy = energy / duration_h * SHORT_JOB_H
         short[r["region"]] = grid.by_start_hour(r["region"], SHORT_JOB_H, short_energy, month=month)
     return {"month": month, "job": job, "short": short}
+
+
+def hourly_profile_zones() -> list[str]:
+    """The grid zones with an hour-by-hour intensity profile in ``data/hourly_intensity_profiles.csv``."""
+    from .. import data
+
+    return sorted(set(data.table("hourly_intensity_profiles")["zone_id"]))
+
+
+def pd_isnan(value: Any) -> bool:
+    """True for None or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _best(df, column: str) -> dict[str, Any] | None:
@@ -534,18 +547,67 @@ class TrainingStory:
             parts.append(f"No electricity price in the data for {fmt.listing(unpriced)}: their cost bars are empty.")
         w = df["water_l"]
         parts.append(f"Water ranges from {fmt.water_l(w.min())} to {fmt.water_l(w.max())}; most of it is the water "
-                     "consumed to generate the electricity (one US-average factor, applied everywhere) rather than "
-                     "on-site cooling.")
+                     "consumed to generate the electricity (stand-in: one US-average factor, applied everywhere) rather "
+                     "than on-site cooling.")
+        stand = self.stand_in_md()
+        if stand:
+            parts.append(stand)
         if self.run.start:
             parts.append(f"The chosen region's headline figures use the hour-by-hour intensity from {self.run.start}; "
                          "this comparison uses annual averages for every region.")
         return " ".join(parts)
 
+    @cached_property
+    def stand_ins(self):
+        """Per compared region, which values are stand-ins (:func:`joulebook.stories.region_comparison.substitutions`)."""
+        return substitutions(list(self.regions["region"])).set_index("region")
+
+    def stand_in_notes(self, region: str) -> dict[str, str]:
+        """``{column: "stand-in: ..."}`` for the values of ``region`` that are not figures for that region.
+
+        A PUE given by the user is an override, not a stand-in; the US-average water intensity of electricity is
+        a stand-in almost everywhere and is said once, in :meth:`stand_in_md`, not per row.
+        """
+        f = self.stand_ins.loc[region]
+        out = {}
+        if f["intensity_substituted"]:
+            out["intensity"] = "stand-in: national grid average"
+        if f["price_substituted"]:
+            what = [w for w in str(f["substituted"]).split(", ") if w.startswith("price: ")]
+            out["price"] = "stand-in: " + (what[0][len("price: "):] if what else "another region's price")
+        if f["pue_substituted"] and self.run.pue is None:
+            out["pue"] = "stand-in: industry default"
+        return out
+
+    def stand_in_md(self) -> str:
+        """One sentence on the stand-in values in the region comparison."""
+        df = self.regions
+        names = df.set_index("region")["name"]
+        f = self.stand_ins
+        parts = []
+        price = [f"{names[r]} ({self.stand_in_notes(r)['price'][len('stand-in: '):]})"
+                 for r in f.index if f.loc[r, "price_substituted"]]
+        if price:
+            parts.append(f"the electricity price of {fmt.listing(price)} is not a national figure")
+        pue = [names[r] for r in f.index if f.loc[r, "pue_substituted"]]
+        if pue and self.run.pue is None:
+            parts.append(f"the PUE of {fmt.listing(pue)} is the industry default, as the operator publishes none")
+        inten = [names[r] for r in f.index if f.loc[r, "intensity_substituted"]]
+        if inten:
+            parts.append(f"the grid intensity of {fmt.listing(inten)} is the national average")
+        ewif = [names[r] for r in f.index if f.loc[r, "ewif_substituted"]]
+        if ewif:
+            parts.append(f"the water consumed to generate electricity is the US average for "
+                         f"{'every region here' if len(ewif) == len(f) else fmt.listing(ewif)} (the data has no regional figure)")
+        if not parts:
+            return ""
+        return "Stand-in values, marked \"(stand-in: …)\" in the table: " + "; ".join(parts) + "."
+
     def regions_table(self):
         import pandas as pd
 
         df = self.regions
-        return fmt.frame(pd.DataFrame({
+        out = fmt.frame(pd.DataFrame({
             "region": df["region"], "name": df["name"],
             "intensity (g/kWh)": df["intensity_g_per_kwh"],
             "intensity source (year)": [f"{s} ({y})" for s, y in zip(df["intensity_source_id"], df["intensity_year"], strict=True)],
@@ -553,9 +615,16 @@ class TrainingStory:
             "price source (year)": [f"{s} ({int(y)})" if s else "no price data"
                                     for s, y in zip(df["price_source_id"], df["price_year"].fillna(0), strict=True)],
             "PUE": df["pue_used"], "facility energy (kWh)": df["facility_energy_kwh"],
-            "emissions (kg CO2e)": df["emissions_kg"], "water (L)": df["water_l"],
+            "emissions (kg CO2e)": df["emissions_kg"],
+            "water (L; stand-in: US-average water of electricity)": df["water_l"],
             "electricity (USD)": df["electricity_cost_usd"],
         }))
+        columns = {"intensity": "intensity (g/kWh)", "price": "price (USD/kWh)", "pue": "PUE"}
+        for i, region in enumerate(df["region"]):
+            for key, note in self.stand_in_notes(region).items():
+                col = columns[key]
+                out.loc[out.index[i], col] = f"{out.loc[out.index[i], col]} ({note})"
+        return out
 
     def regions_figure(self):
         from .. import plots
@@ -595,16 +664,38 @@ class TrainingStory:
             })
         return pd.DataFrame(rows)
 
+    def own_region_note(self) -> str:
+        """Why the chosen region is (or is not) in the time-of-day view, and which regions stand in for it."""
+        here = self.regions.iloc[0]
+        shown = [self.regions.set_index("region").loc[r, "name"] for r in self.tod["job"] if r != here["region"]]
+        zones = fmt.listing(hourly_profile_zones())
+        parts = []
+        if not here["hourly_zone"]:
+            parts.append(f"{here['name']} has no hour-by-hour intensity profile in the data: hourly profiles exist "
+                         f"only for the US grid zones ({zones}) and the cloud regions inside them, so its estimate "
+                         "uses the annual-average intensity and its start hour does not change the emissions.")
+            if shown:
+                parts.append(f"This section shows {fmt.listing(shown)} instead, from the comparison regions, to "
+                             "illustrate how much timing can matter on a grid with a daily cycle.")
+        if pd_isnan(here["price_usd_per_kwh"]):
+            parts.append(f"{here['name']} has no electricity price in the data, so its cost is unknown at any start hour.")
+        elif not here["tou_schedule"]:
+            parts.append(f"{here['name']} has no time-of-use tariff in the data, so its electricity price is flat: "
+                         "the same at every hour, and no cost-by-start-hour panel is drawn for it.")
+        return " ".join(parts)
+
     def time_of_day_md(self) -> str:
         job = self.tod["job"]
         month_name = _month_name(self.tod["month"])
+        note = self.own_region_note()
         if not job:
             names = fmt.listing(list(self.regions["name"]))
-            return (f"None of the regions here ({names}) has an hourly intensity profile or a time-of-use tariff in "
-                    "the data, so the start hour does not change the estimate: add a US grid zone or a cloud region "
-                    "in one (for example us-ca or gcp:us-central1) to `comparison_regions` to see the daily cycle.")
+            return (f"{note} None of the regions here ({names}) has an hourly intensity profile or a time-of-use tariff "
+                    "in the data, so the start hour does not change the estimate: add a US grid zone or a cloud region "
+                    "in one (for example us-ca or gcp:us-central1) to `comparison_regions` to see the daily cycle.").strip()
         dur = float(self.c["wall_clock_hours"])
-        parts = [f"Start hours are local civil time in each region's time zone, for a run starting on {month_name} 15 "
+        parts = [note] if note else []
+        parts += [f"Start hours are local civil time in each region's time zone, for a run starting on {month_name} 15 "
                  f"({'the month of the chosen start' if self.run.start else 'no start given, so July'}); the hourly "
                  "profiles are in local standard time."]
         spreads = {r: _best(df, "emissions_kg") for r, df in job.items()}
@@ -649,28 +740,40 @@ class TrainingStory:
             return None
         from .. import grid, plots
 
-        fig, axes = plots.figure(1, 3, figsize=(12, 3.6))
+        varying = self.cost_varying_regions()
+        n = 3 if varying else 2  # a flat price draws no cost panel: the prose says the price is flat
+        fig, axes = plots.figure(1, n, figsize=(4 * n, 3.6))
         month = self.tod["month"]
         for region, df in self.tod["job"].items():
             e = df["emissions_kg"]
             axes[0].plot(df["start_hour_local"], 100 * (e / e.mean() - 1), marker=".", label=region)
             c = df["cost_usd"]
-            if c.notna().all():
+            if region in varying:
                 axes[1].plot(df["start_hour_local"], 100 * (c / c.mean() - 1), marker=".", label=region)
             prof = grid.hourly_intensity(region, month)
             if prof is not None:
-                axes[2].plot(range(24), prof, label=region)
+                axes[-1].plot(range(24), prof, label=region)
         axes[0].set_title("job emissions by start hour")
         axes[0].set_ylabel("% vs average start hour")
-        axes[1].set_title("job electricity cost by start hour")
-        axes[1].set_ylabel("% vs average start hour")
-        axes[2].set_title(f"grid intensity in {_month_name(month)}")
-        axes[2].set_ylabel("g CO2e/kWh")
+        if varying:
+            axes[1].set_title("job electricity cost by start hour")
+            axes[1].set_ylabel("% vs average start hour")
+        axes[-1].set_title(f"grid intensity in {_month_name(month)}")
+        axes[-1].set_ylabel("g CO2e/kWh")
         for ax in axes:
             ax.set_xlabel("local hour")
             ax.set_xticks(range(0, 24, 4))
-        axes[2].legend(fontsize=8, loc="best")
+        axes[-1].legend(fontsize=8, loc="best")
         return fig
+
+    def cost_varying_regions(self) -> list[str]:
+        """Regions of the time-of-day view whose job cost changes with the start hour (a time-of-use tariff)."""
+        out = []
+        for region, df in self.tod["job"].items():
+            c = df["cost_usd"]
+            if c.notna().all() and len(c) and float(c.max()) > float(c.min()) * 1.0001:
+                out.append(region)
+        return out
 
     # ----------------------------------------------------------------- accelerators
     def accelerators_md(self) -> str:
