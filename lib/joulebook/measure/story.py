@@ -298,10 +298,12 @@ class MeasurementStory:
 
     def calibration_table(self) -> pd.DataFrame:
         c = self.chosen
-        rows = [("predicted before (library default)", c["before_mfu"], c["before_power_w"], c["before_step_time_s"],
-                 c["before_energy_per_step_j"], c["before_energy_per_token_j"], c["before_energy_error_pct"]),
-                ("predicted with the fleet-wide MFU", c["generic_mfu"], c["generic_power_w"], c["generic_step_time_s"],
-                 c["generic_energy_per_step_j"], c["generic_energy_per_token_j"], c["generic_energy_error_pct"]),
+        rows = [("generic default (published-run MFU)", c["generic_mfu"], c["generic_power_w"],
+                 c["generic_step_time_s"], c["generic_energy_per_step_j"], c["generic_energy_per_token_j"],
+                 c["generic_energy_error_pct"]),
+                ("probe-sized default (from this probe)", c["before_mfu"],
+                 c["before_power_w"], c["before_step_time_s"], c["before_energy_per_step_j"],
+                 c["before_energy_per_token_j"], c["before_energy_error_pct"]),
                 ("measured", c["mfu"], c["power_w"], c["step_time_s"], c["energy_per_step_j"], c["energy_per_token_j"],
                  0.0),
                 ("predicted after calibration", c["after_mfu"], c["after_power_w"], c["after_step_time_s"],
