@@ -191,9 +191,24 @@ def test_report_metrics_are_valid_and_deterministic():
     assert m1 == m2
     assert validate_metrics(m1) == []
     assert m1["techniques"]["prune:0.5"]["speedup"] == pytest.approx(1.0)
-    assert m1["best_technique"] == "distill:llama-3.2-1b"
-    assert m1["best_technique_with_accuracy_data"] == "fp8"
-    assert "no data" in m1["finding"]
+    # the headline leads with the best option that has accuracy evidence; the distilled student (a different,
+    # smaller model without accuracy data) uses less energy but is listed as such, never as the winner
+    assert m1["best_technique"] == m1["best_technique_with_accuracy_data"] == "fp8"
+    assert m1["lowest_energy_technique"] == "fp8"
+    assert m1["lower_energy_without_accuracy_data"] == ["distill:llama-3.2-1b"]
+    assert m1["finding"].index("fp8") < m1["finding"].index("distill:llama-3.2-1b")
+    assert "distill:llama-3.2-1b (a different, smaller model; accuracy: no data" in m1["finding"]
+    assert m1["key_figures"][1]["label"].startswith("fp8")
+
+
+def test_headline_without_accuracy_evidence_never_crowns_the_student():
+    m = C.report_metrics(dict(C.REPORT_DEFAULTS, techniques=["prune:0.5"], batches=[1, 16]))
+    assert m["best_technique"] is None and m["lowest_energy_technique"] == "prune:0.5"
+    assert "no option here has accuracy evidence" in m["finding"]
+    assert "distill:llama-3.2-1b (a different, smaller model; accuracy: no data" in m["finding"]
+    plan = C.check_parameters(**dict(C.REPORT_DEFAULTS, techniques=["fp8", "prune:0.5"]))
+    text = C.technique_prose(C.technique_table(plan["techniques"], **plan["scenario"]))
+    assert "with accuracy evidence: **fp8**" in text and "a different, smaller model" in text
 
 
 def test_prose_changes_with_results():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nbhelpers as nbh
-from joulebook import calibration
+from joulebook import calibration, training
 from joulebook.errors import InputError
 from joulebook.measure import EnergyMeter
 from joulebook.measure import story as ms
@@ -69,6 +69,30 @@ def test_library_story_matches_the_probe_csv():
     assert m["energy_per_step_j"] == pytest.approx(6914.522 / 164, rel=1e-5)
     assert m["precision_energy_ratio"] == pytest.approx((7182.314 / 25) / (6914.522 / 164), rel=1e-4)
     assert not m["has_trace"] and "no per-sample power trace" in st.power_md()
+
+
+def test_headline_measures_against_the_generic_default_on_the_training_page_job():
+    """The finding quotes the error of the generic (published-run) default, not the probe-sized default derived
+    from this same probe, and the full-scale job is the training page's (notebook 10's defaults)."""
+    st = ms.MeasurementStory(ms.report_scenario())
+    m = st.metrics()
+    c = st.chosen
+    assert f"{c['generic_mfu']:.2f}" in m["finding"] and ms.pct(c["generic_energy_error_pct"]) in m["finding"]
+    assert abs(m["error_generic_pct"]) > 5 and ms.pct(m["error_before_pct"]) not in m["finding"]
+    nb10 = nbh.parameters(nbh.read(nbh.NOTEBOOKS / "10_training_energy.ipynb").cells)
+    p = st.parameters
+    assert (p["job_params"], p["job_tokens"], p["job_count"], p["job_region"]) == (
+        nb10["params"], nb10["epochs"] * nb10["dataset_tokens"], nb10["count"], nb10["region"])
+    assert (p["job_layers"], p["job_hidden"], p["job_seq_len"]) == (nb10["layers"], nb10["hidden"], nb10["seq_len"])
+    page = training.estimate_training(params=nb10["params"], tokens=nb10["epochs"] * nb10["dataset_tokens"],
+                                      accelerator=nb10["accelerator"], count=nb10["count"],
+                                      precision=nb10["precision"], region=nb10["region"], layers=nb10["layers"],
+                                      hidden=nb10["hidden"], seq_len=nb10["seq_len"])
+    assert m["job_facility_energy_before_mwh"] == pytest.approx(page.central["facility_energy_kwh"] / 1e3, rel=1e-5)
+    assert m["job_default_mfu"] == pytest.approx(page.assumptions.get("mfu").value, rel=1e-5)
+    with pytest.raises(InputError) as e:
+        ms.report_scenario(job_layers=None)
+    assert e.value.parameter == "job_layers"
 
 
 @pytest.mark.slow

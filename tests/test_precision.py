@@ -294,3 +294,27 @@ def test_study_metrics_follow_the_frames():
     assert f"{100 * m['schedule_saving_fraction']:.0f}%" in m["finding"]
     text = s.prose_schedule()
     assert p["schedule"] in text and f"{m['schedule_saving_fraction']:.1%}" in text
+
+
+def test_headline_gives_the_range_the_page_shows():
+    """On the probe's configuration the finding gives the Amdahl bound and the model's optimistic figure, as the
+    measured section does; elsewhere it says no measured bound exists."""
+    s = precision.study(**{**precision.NOTEBOOK_DEFAULTS, "accelerators": ["h100-sxm"], "sweep_hiddens": [1024],
+                           "sweep_batches": [1, 64]})
+    m = s.metrics()
+    amd = s.measured[s.measured["basis"] == "Amdahl bound"].iloc[0]
+    bf = s.measured[(s.measured["precision"] == "bf16")].iloc[0]
+    bound = 1 - amd["model_energy_per_step_j"] / bf["measured_energy_per_step_j"]
+    assert m["fp8_saving_fraction_bound"] == pytest.approx(bound, rel=1e-5)
+    assert m["fp8_saving_fraction_bound"] < m["fp8_saving_fraction"]
+    # energy is linear in the shares: only the fp8 share's saving is replaced by the bound
+    low = m["schedule_saving_fraction"] - 0.9 * (m["fp8_saving_fraction"] - bound)
+    assert m["schedule_saving_fraction_bound"] == pytest.approx(low, rel=1e-5)
+    assert (f"{100 * m['schedule_saving_fraction_bound']:.0f}-{100 * m['schedule_saving_fraction']:.0f}%"
+            in m["finding"]) and "Amdahl bound" in m["finding"]
+    assert any("Amdahl" in k["label"] for k in m["key_figures"])
+    assert f"{m['schedule_saving_fraction_bound']:.1%}" in s.prose_schedule()
+    other = precision.study(**{**precision.NOTEBOOK_DEFAULTS, "accelerators": ["h100-sxm"], "batch": 128,
+                               "sweep_hiddens": [1024], "sweep_batches": [1, 64]})
+    mo = other.metrics()
+    assert mo["schedule_saving_fraction_bound"] is None and "no measured bound" in mo["finding"]

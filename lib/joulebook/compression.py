@@ -700,14 +700,22 @@ def technique_prose(table: pd.DataFrame) -> str:
     others = ok[ok["technique"] != "baseline"]
     parts = []
     if not others.empty:
-        fits = others[others["fits_in_memory"]]
-        pool = fits if not fits.empty else others
-        best = pool.sort_values("energy_j_per_1k_tokens").iloc[0]
-        parts.append(f"Lowest energy per 1,000 tokens: **{best['technique']}**, {best['energy_j_per_1k_tokens']:,.0f} J "
-                     f"against {base['energy_j_per_1k_tokens']:,.0f} J for the baseline ({_x(best['energy_reduction'])} less, "
-                     f"{_x(best['speedup'])} faster per 1,000 tokens; accuracy: "
-                     + (f"{best['accuracy_change_pct']:+.2f} % {best['accuracy_metric']}" if pd.notna(best["accuracy_change_pct"])
-                        else "no data") + ").")
+        pick = headline_choice(table)
+        best, lowest = pick["lead"], pick["lowest"]
+        if best is not None and best["technique"] != "baseline":
+            parts.append(f"Lowest energy per 1,000 tokens among the options with accuracy evidence: **{best['technique']}**, "
+                         f"{best['energy_j_per_1k_tokens']:,.0f} J against {base['energy_j_per_1k_tokens']:,.0f} J for the "
+                         f"baseline ({_x(best['energy_reduction'])} less, {_x(best['speedup'])} faster per 1,000 tokens; "
+                         f"accuracy: {best['accuracy_change_pct']:+.2f} % {best['accuracy_metric']}).")
+        elif lowest is not None and lowest["technique"] != "baseline":
+            parts.append(f"No option here has accuracy evidence. Lowest energy per 1,000 tokens: "
+                         f"{_option_text(lowest)}, {lowest['energy_j_per_1k_tokens']:,.0f} J against "
+                         f"{base['energy_j_per_1k_tokens']:,.0f} J for the baseline ({_x(lowest['energy_reduction'])} "
+                         f"less; accuracy: no data).")
+        rest = pick["unevidenced"]
+        if rest:
+            parts.append("Lower in energy, but without accuracy evidence (so not a like-for-like answer): "
+                         + ", ".join(_unevidenced_text(r) for r in rest) + ".")
         mem = others.sort_values("memory_reduction").iloc[-1]
         parts.append(f"The largest cut in weight memory is {mem['technique']} ({_x(mem['memory_reduction'])}).")
         same = others[(others["speedup"] - 1).abs() < 0.005]
@@ -848,6 +856,45 @@ def technique_display(table: pd.DataFrame) -> pd.DataFrame:
         "accuracy change %": t["accuracy_change_pct"], "accuracy metric": t["accuracy_metric"]})
 
 
+def _is_other_model(row) -> bool:
+    """A distilled student is a different (smaller) model, not a way of running this one."""
+    return row["family"] == "distillation" or "distill:" in str(row["technique"])
+
+
+def _option_text(row) -> str:
+    """The option's name, marked as a different model for a distilled student."""
+    return f"{row['technique']} (a different, smaller model)" if _is_other_model(row) else str(row["technique"])
+
+
+def _unevidenced_text(row) -> str:
+    """``int4-weight-only (accuracy: no data, 120 J)``; a distilled student is named as a different model."""
+    other = "a different, smaller model; " if _is_other_model(row) else ""
+    return f"{row['technique']} ({other}accuracy: no data, {row['energy_j_per_1k_tokens']:,.0f} J)"
+
+
+def headline_choice(table: pd.DataFrame) -> dict[str, Any]:
+    """What a headline may claim from a technique table.
+
+    ``lead``: the lowest-energy supported option that fits in memory AND has accuracy evidence (``None`` if none
+    has); ``lowest``: the lowest-energy option of the same model regardless of evidence (a distilled student only
+    when nothing else runs); ``unevidenced``: the options without accuracy evidence that use less energy than
+    ``lead`` (or than ``lowest`` when there is no lead), lowest first. A distilled student without accuracy data
+    is never the lead: it is a different, smaller model of unknown quality.
+    """
+    ok = table[table["supported"] & table["fits_in_memory"].fillna(False).astype(bool)]
+    ok = ok[ok["technique"] != "baseline"] if len(ok) > 1 else ok
+    ok = ok.sort_values("energy_j_per_1k_tokens", kind="stable")
+    evidenced = ok[ok["accuracy_change_pct"].notna() & (ok["technique"] != "baseline")]
+    lead = evidenced.iloc[0] if not evidenced.empty else None
+    same = ok[[not _is_other_model(r) for _, r in ok.iterrows()]] if not ok.empty else ok
+    lowest = same.iloc[0] if not same.empty else (ok.iloc[0] if not ok.empty else None)
+    ref = lead if lead is not None else lowest
+    no_acc = ok[ok["accuracy_change_pct"].isna()]
+    if ref is not None:
+        no_acc = no_acc[no_acc["energy_j_per_1k_tokens"] < ref["energy_j_per_1k_tokens"]]
+    return {"lead": lead, "lowest": lowest, "unevidenced": [r for _, r in no_acc.iterrows()]}
+
+
 def report_metrics(parameters: dict[str, Any]) -> dict[str, Any]:
     """The compression report's ``metrics.json``: computed directly from the library for these parameters
     (parameters left out take the notebook's defaults, :data:`REPORT_DEFAULTS`)."""
@@ -859,27 +906,30 @@ def report_metrics(parameters: dict[str, Any]) -> dict[str, Any]:
     table = technique_table(plan["techniques"], **sc)
     sweep = batch_sweep(plan["techniques"], plan["batches"], **sc)
     spec = models.model(sc["model"])
-    ok = table[table["supported"] & table["fits_in_memory"].fillna(False).astype(bool)]
-    ok = ok[ok["technique"] != "baseline"] if len(ok) > 1 else ok
-    best = ok.sort_values("energy_j_per_1k_tokens").iloc[0] if not ok.empty else None
+    pick = headline_choice(table)
+    best, lowest, unevidenced = pick["lead"], pick["lowest"], pick["unevidenced"]
     base = table[table["technique"] == "baseline"].iloc[0]
     quant = [t for t in plan["techniques"] if _label(t) in ("fp8", "int8-weight-only", "int4-weight-only", "w8a8")
              and supported(t, sc["accelerator"], sc["precision"])[0]]
     stop = {(_label(t)): stops_helping(sweep, t, plan["helps_threshold"]) for t in quant}
     where = f" in {sc['region']}" if sc["region"] else ""
     title = f"Compression trade-offs: {spec.name} on {sc['count']} x {sc['accelerator']}"
-    evidenced = ok[ok["accuracy_change_pct"].notna() & (ok["technique"] != "baseline")]
-    best_acc = evidenced.sort_values("energy_j_per_1k_tokens").iloc[0] if not evidenced.empty else None
     if best is not None:
-        acc_txt = (f"{best['accuracy_change_pct']:+.2f} % {best['accuracy_metric']}"
-                   if pd.notna(best["accuracy_change_pct"]) else "accuracy: no data")
-        finding = (f"At batch {sc['batch']}{where}, {best['technique']} uses the least energy per 1,000 tokens "
-                   f"({best['energy_j_per_1k_tokens']:,.0f} J vs {base['energy_j_per_1k_tokens']:,.0f} J for the "
-                   f"{sc['precision']} baseline, {acc_txt})")
-        if best_acc is not None and best_acc["technique"] != best["technique"]:
-            finding += (f"; with accuracy evidence, {best_acc['technique']} is lowest "
-                        f"({best_acc['energy_j_per_1k_tokens']:,.0f} J, {best_acc['accuracy_change_pct']:+.2f} % "
-                        f"{best_acc['accuracy_metric']})")
+        finding = (f"At batch {sc['batch']}{where}, of the options with accuracy evidence {best['technique']} uses the "
+                   f"least energy per 1,000 tokens ({best['energy_j_per_1k_tokens']:,.0f} J vs "
+                   f"{base['energy_j_per_1k_tokens']:,.0f} J for the {sc['precision']} baseline, "
+                   f"{best['accuracy_change_pct']:+.2f} % {best['accuracy_metric']})")
+    elif lowest is not None:
+        finding = (f"At batch {sc['batch']}{where}, no option here has accuracy evidence; the lowest energy per 1,000 "
+                   f"tokens is {_option_text(lowest)} ({lowest['energy_j_per_1k_tokens']:,.0f} J vs "
+                   f"{base['energy_j_per_1k_tokens']:,.0f} J for the {sc['precision']} baseline; accuracy: no data)")
+    else:
+        finding = None
+    if finding is not None:
+        rest = unevidenced
+        if rest:
+            finding += ("; lower in energy but without accuracy evidence: " + ", ".join(_unevidenced_text(r)
+                                                                                     for r in rest))
         if stop.get("int4-weight-only"):
             finding += f"; int4 weight-only stops helping from batch {stop['int4-weight-only']}"
         finding += "."
@@ -887,12 +937,10 @@ def report_metrics(parameters: dict[str, Any]) -> dict[str, Any]:
         finding = (f"Neither the baseline nor any technique fits {spec.name} in the memory of {sc['count']} x "
                    f"{sc['accelerator']} at batch {sc['batch']}.")
     figs = [{"label": "baseline energy per 1k tokens", "value": round6(base["energy_j_per_1k_tokens"]), "unit": "J"}]
-    if best is not None:
-        figs.append({"label": f"{best['technique']} energy per 1k tokens", "value": round6(best["energy_j_per_1k_tokens"]),
+    lead = best if best is not None else lowest
+    if lead is not None:
+        figs.append({"label": f"{lead['technique']} energy per 1k tokens", "value": round6(lead["energy_j_per_1k_tokens"]),
                      "unit": "J"})
-    if best_acc is not None and (best is None or best_acc["technique"] != best["technique"]):
-        figs.append({"label": f"{best_acc['technique']} energy per 1k tokens",
-                     "value": round6(best_acc["energy_j_per_1k_tokens"]), "unit": "J"})
     figs.append({"label": "baseline latency per 1k tokens", "value": round6(base["latency_ms_per_1k_tokens"]), "unit": "ms"})
     metrics: dict[str, Any] = {
         "title": title, "finding": finding, "key_figures": figs[:4],
@@ -902,7 +950,9 @@ def report_metrics(parameters: dict[str, Any]) -> dict[str, Any]:
         "baseline_fits_in_memory": bool(base["fits_in_memory"]),
         "baseline_bound_decode": base["bound_decode"],
         "best_technique": best["technique"] if best is not None else None,
-        "best_technique_with_accuracy_data": best_acc["technique"] if best_acc is not None else None,
+        "best_technique_with_accuracy_data": best["technique"] if best is not None else None,
+        "lowest_energy_technique": lowest["technique"] if lowest is not None else None,
+        "lower_energy_without_accuracy_data": [r["technique"] for r in unevidenced],
         "techniques": {r["technique"]: ({"speedup": round6(r["speedup"]), "memory_reduction": round6(r["memory_reduction"]),
                                          "energy_j_per_1k_tokens": round6(r["energy_j_per_1k_tokens"]),
                                          "latency_ms_per_1k_tokens": round6(r["latency_ms_per_1k_tokens"]),

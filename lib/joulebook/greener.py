@@ -611,13 +611,15 @@ def findings(p: Mapping[str, Any], alloc: pd.DataFrame, sizing: pd.DataFrame, le
         "ratio, so the split is only as good as the fit.")
     sz = sizing_frame(p["target_loss"], p["size_factors"], f, **job_of(p))
     worst = sz.loc[sz["extra_energy_pct"].idxmax()]
+    best = sz.loc[np.isclose(sz["size_factor"], 1.0)].iloc[0]
+    # totals, as in the sizing table (energy, emissions, electricity), with the extra energy named as such
     parts.append(
         f"**Same loss, different sizes.** Reaching a loss of {p['target_loss']:g} costs least with "
-        f"{sz.loc[np.isclose(sz['size_factor'], 1.0), 'params'].iloc[0]:.3g} parameters "
-        f"({sz.loc[np.isclose(sz['size_factor'], 1.0), 'facility_energy_kwh'].iloc[0]:.3g} kWh); a model "
-        f"{worst['size_factor']:g}x that size needs {worst['extra_energy_pct']:.0f}% more energy "
-        f"({worst['extra_facility_energy_kwh']:.3g} kWh, {worst['extra_emissions_kg']:.3g} kg CO2e, "
-        f"{worst['extra_electricity_cost_usd']:.3g} USD of electricity)."
+        f"{best['params']:.3g} parameters: {best['facility_energy_kwh']:.3g} kWh, {best['emissions_kg']:.3g} kg CO2e "
+        f"and {best['electricity_cost_usd']:.3g} USD of electricity in total. A model {worst['size_factor']:g}x that "
+        f"size needs {worst['extra_energy_pct']:.0f}% more energy ({worst['extra_facility_energy_kwh']:.3g} kWh extra): "
+        f"{worst['facility_energy_kwh']:.3g} kWh, {worst['emissions_kg']:.3g} kg CO2e and "
+        f"{worst['electricity_cost_usd']:.3g} USD of electricity in total."
         + (f" {len(sz.attrs['unreachable'])} of the sizes asked for can never reach this loss under the fit."
            if sz.attrs.get("unreachable") else ""))
     lv = levers.set_index("lever")
@@ -629,14 +631,15 @@ def findings(p: Mapping[str, Any], alloc: pd.DataFrame, sizing: pd.DataFrame, le
     s = "**Data-efficiency levers.** "
     if a_best is not None:
         s += (f"Of the levers whose saving is plain arithmetic, {a_best['lever']} saves the most: "
-              f"{a_best['saved_energy_pct']:.3g}% ({a_best['saved_facility_energy_kwh']:.3g} kWh). ")
+              f"{a_best['saved_energy_pct']:.3g}% ({a_best['saved_facility_energy_kwh']:.3g} kWh saved). ")
     if c_best is not None:
         s += (f"The largest claim-dependent saving is {c_best['lever']} at {c_best['saved_energy_pct']:.3g}% "
-              f"({c_best['saved_facility_energy_kwh']:.3g} kWh), valid only if the cited result "
+              f"({c_best['saved_facility_energy_kwh']:.3g} kWh saved), valid only if the cited result "
               f"({CLAIM_STUDY.get(c_best['claim_source_id'], c_best['claim_source_id'])}) carries over to this model. ")
     comb = lv.loc["all training levers combined"]
     s += (f"Taken together the training levers would cut the run from {lv.loc['baseline', 'facility_energy_kwh']:.3g} "
-          f"to {comb['facility_energy_kwh']:.3g} kWh ({comb['saved_energy_pct']:.3g}% less), if their effects compose.")
+          f"to {comb['facility_energy_kwh']:.3g} kWh in total ({comb['saved_energy_pct']:.3g}% less), if their effects "
+          "compose.")
     parts.append(s)
     if "serving: distilled student" in lv.index:
         st = lv.loc["serving: distilled student"]
