@@ -14,6 +14,7 @@ Each report block executes ONCE per test session: :class:`RunCache` (the session
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import json
 from collections.abc import Callable, Mapping
@@ -127,11 +128,17 @@ class Run:
         problems = validate_metrics(result.metrics)
         assert problems == [], problems
         self.result = result
-        self.params = params  # the parameters as passed in
+        self._params = copy.deepcopy(dict(params))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters as passed in; a fresh copy each time, since several tests share one run."""
+        return copy.deepcopy(self._params)
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return self.result.metrics
+        """The metrics.json the notebook wrote; a fresh copy each time, since several tests share one run."""
+        return copy.deepcopy(self.result.metrics)
 
     @cached_property
     def executed(self):
@@ -204,7 +211,7 @@ class RunCache:
                     mp.delenv(name, raising=False)
                 try:
                     result = _execute_result(spec.notebook, params, self._mktemp(report_id) / "work", spec.timeout_s)
-                except Exception as exc:  # kept, and raised again for every test that asks  # noqa: BLE001
+                except Exception as exc:  # kept, and raised again for every test that asks
                     error = exc
             after = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
             self._results[key] = (result, error, before, after)
