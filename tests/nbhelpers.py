@@ -3,20 +3,27 @@
 A ``test_nb_*`` module names its notebook (``NB``) and report block (``REPORT_ID``) and keeps
 only the assertions that tie that notebook to its library module. Reading the parameters
 cell, the house rules of a report notebook, the reports.toml block and the execution with
-the block's tiny test_parameters live here; the ``notebook_run`` fixture of conftest.py
-executes a module's notebook once and hands every test of the module the same :class:`Run`.
+the block's tiny test_parameters live here.
+
+Each report block executes ONCE per test session: :class:`RunCache` (the session-scoped
+``report_runs`` fixture of conftest.py) executes a block on first use and hands the same
+:class:`Run` to tests/test_notebooks_execute.py and to the module's ``notebook_run``.
+:data:`EXECUTIONS` counts every execution; conftest.py prints the count at the end of a session.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
+import json
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 
 from joulebook.reports import config
 from joulebook.reports.execute import ExecutionResult, execute_notebook, validate_metrics
@@ -25,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 REPORTS_TOML = NOTEBOOKS / "reports.toml"
 EXECUTION_TIMEOUT_S = 300
+# host settings that would remap the measurement backend; unset for every execution (see RunCache.get)
+UNSET_FOR_EXECUTION = ("CUDA_VISIBLE_DEVICES", "JOULEBOOK_FAKE_NVML")
+
+EXECUTIONS: list[tuple[str, str]] = []  # (notebook name, parameters as JSON) of every execute() of this process
 
 # what a report notebook's code cells may not hold: logic belongs in lib/joulebook, data is read through it
 FORBIDDEN_NODES = (ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.For, ast.While)
@@ -117,11 +128,17 @@ class Run:
         problems = validate_metrics(result.metrics)
         assert problems == [], problems
         self.result = result
-        self.params = params  # the parameters as passed in
+        self._params = copy.deepcopy(dict(params))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters as passed in; a fresh copy each time, since several tests share one run."""
+        return copy.deepcopy(self._params)
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return self.result.metrics
+        """The metrics.json the notebook wrote; a fresh copy each time, since several tests share one run."""
+        return copy.deepcopy(self.result.metrics)
 
     @cached_property
     def executed(self):
@@ -145,11 +162,63 @@ class Run:
         return [o for o in self.outputs if o.get("output_type") == "error" or o.get("name") == "stderr"]
 
 
+def params_key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True, default=repr)
+
+
+def _execute_result(nb_path: Path, params: Mapping[str, Any], workdir: Path, timeout_s: float) -> ExecutionResult:
+    EXECUTIONS.append((Path(nb_path).name, params_key(params)))
+    return execute_notebook(nb_path, params, workdir, timeout_s=timeout_s)
+
+
 def execute(nb_path: Path, params: Mapping[str, Any], workdir: Path, timeout_s: float = EXECUTION_TIMEOUT_S) -> Run:
-    """Execute ``nb_path`` with ``params`` in ``workdir``; fails unless it ran and wrote valid metrics."""
-    return Run(execute_notebook(nb_path, params, workdir, timeout_s=timeout_s), params)
+    """Execute ``nb_path`` with ``params`` in ``workdir``; fails unless it ran and wrote valid metrics.
+
+    For a reports.toml block's test_parameters use :class:`RunCache` instead, so it executes once.
+    """
+    return Run(_execute_result(nb_path, params, workdir, timeout_s), params)
 
 
-def execute_report(nb_path: Path, report_id: str, workdir: Path) -> Run:
-    """Execute ``nb_path`` with the test_parameters of the report block ``report_id``."""
-    return execute(nb_path, report_spec(report_id).test_parameter_set(), workdir)
+class RunCache:
+    """Report blocks executed with their test_parameters, each at most once per session.
+
+    ``mktemp(name)`` returns a fresh directory (``tmp_path_factory.mktemp``). :meth:`get`
+    executes a block on its first call and returns the same :class:`Run` afterwards; a failed
+    execution is kept too, so every later test fails the same way without executing again.
+    The listing of notebooks/ before and after the execution is kept on the run, so a test can
+    check that the notebook wrote no files next to itself.
+    """
+
+    def __init__(self, mktemp: Callable[[str], Path]):
+        self._mktemp = mktemp
+        self._results: dict[tuple[str, str], tuple[ExecutionResult | None, BaseException | None, tuple, tuple]] = {}
+        self._runs: dict[tuple[str, str], Run] = {}
+
+    def get(self, report_id: str, nb_path: Path | None = None) -> Run:
+        """The run of block ``report_id``; ``nb_path`` (a test module's ``NB``) must be the block's notebook."""
+        spec = report_spec(report_id)
+        if nb_path is not None:
+            assert Path(nb_path).resolve() == Path(spec.notebook).resolve(), (nb_path, spec.notebook)
+        params = spec.test_parameter_set()
+        key = (str(Path(spec.notebook).resolve()), params_key(params))
+        if key in self._runs:
+            return self._runs[key]
+        if key not in self._results:
+            before = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
+            result, error = None, None
+            with pytest.MonkeyPatch.context() as mp:
+                for name in UNSET_FOR_EXECUTION:
+                    mp.delenv(name, raising=False)
+                try:
+                    result = _execute_result(spec.notebook, params, self._mktemp(report_id) / "work", spec.timeout_s)
+                except Exception as exc:  # kept, and raised again for every test that asks
+                    error = exc
+            after = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
+            self._results[key] = (result, error, before, after)
+        result, error, before, after = self._results[key]
+        if error is not None:
+            raise error
+        run = Run(result, params)  # raises (again) for a failed execution
+        run.notebooks_before, run.notebooks_after = list(before), list(after)
+        self._runs[key] = run
+        return run

@@ -22,7 +22,8 @@ REPORT_ID = "measurement_calibration"
 def _no_gpu_environment():
     """The fake backend is injected explicitly; a CUDA_VISIBLE_DEVICES of the host must not remap it.
 
-    Module-scoped, so that it is in force while the module's ``notebook_run`` executes the notebook.
+    Module-scoped, for the library tests of this module; the notebook itself runs through
+    ``nbhelpers.RunCache``, which unsets the same variables for every execution.
     """
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("CUDA_VISIBLE_DEVICES", raising=False)

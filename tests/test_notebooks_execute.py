@@ -41,10 +41,9 @@ def same(a, b, path="metrics"):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", CONFIG.reports, ids=[s.id for s in CONFIG.reports])
-def test_report_executes_with_test_parameters(spec, tmp_path):
-    notebooks_before = sorted(p.name for p in nbh.NOTEBOOKS.iterdir())
-    res = nbh.execute(spec.notebook, spec.test_parameter_set(), tmp_path / "work", timeout_s=spec.timeout_s)
-    assert sorted(p.name for p in nbh.NOTEBOOKS.iterdir()) == notebooks_before, "the notebook wrote files"
+def test_report_executes_with_test_parameters(spec, report_runs):
+    res = report_runs.get(spec.id)  # executed once per session, shared with the test_nb_* modules
+    assert res.notebooks_after == res.notebooks_before, "the notebook wrote files"
 
     if spec.metrics_function:
         same(res.metrics, nbh.library_metrics(spec, res.params))
