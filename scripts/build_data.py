@@ -21,6 +21,8 @@ import shutil
 import statistics
 from pathlib import Path
 
+from joulebook.training import FRONTIER_MIN_COUNT, PROBE_MAX_PARAMS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REF = ROOT.parent / "shared" / "reference"
 OUT = ROOT / "data"
@@ -80,9 +82,8 @@ GENERATION = {
     "A006": "hopper-pcie", "A007": "hopper-sxm", "A008": "ada", "A009": "ada", "A010": "volta-sxm", "A011": "volta-pcie",
     "A012": "turing", "A013": "tpu-v4", "A014": "tpu-v3", "A015": "tpu-v2",
 }
-# Scale bands of the MFU prior: probe-sized models (our H100 probe applies), then by accelerator count.
-PROBE_MAX_PARAMS = 1e9
-FRONTIER_MIN_COUNT = 2048
+# Scale bands of the MFU prior (probe-sized models, then by accelerator count): the library's own thresholds,
+# so the table and the look-up that reads it cannot drift apart.
 TRAIN_PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8")
 PRIOR_MIN_YEAR = 2022  # the transferred prior pools runs published from this year (current software stacks)
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
+
+from .errors import InputError
 
 
 def current_umask() -> int:
@@ -74,3 +77,14 @@ def check_output_file(path: str | os.PathLike, parameter: str = "--out") -> Path
     if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise InputError(parameter, f"cannot write {p}: permission denied")
     return p
+
+
+def read_toml(path: str | os.PathLike, parameter: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing file or a syntax error is an :class:`InputError` naming ``parameter``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(parameter, f"no such file: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(parameter, f"{path}: {e}") from None

@@ -60,7 +60,6 @@ import re
 import sys
 import threading
 import time
-import tomllib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -75,6 +74,7 @@ import pandas as pd
 from . import __version__, data, grid, inference, training
 from ._dask import check_cluster, dask_client
 from .errors import InputError, JoulebookError, reject_unknown
+from .io import read_toml
 
 SPEC_KEYS = {"model", "fixed", "axes", "scenarios", "max_scenarios", "partition_size", "group_by", "objective",
              "outputs", "name", "description"}
@@ -166,13 +166,7 @@ class Spec:
 def load_spec(path: str | os.PathLike) -> Spec:
     """Read and check a spec file (TOML). Raises :class:`InputError` (or an unknown-name error) naming the key."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("SPEC", f"no such file: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise InputError("SPEC", f"{path}: {e}") from None
-    return parse_spec(raw, base_dir=path.parent)
+    return parse_spec(read_toml(path, "SPEC"), base_dir=path.parent)
 
 
 def parse_spec(raw: dict[str, Any], base_dir: str | os.PathLike = ".") -> Spec:

@@ -61,7 +61,7 @@ NUMERIC_INPUTS = ("params", "active_params", "tokens", "steps", "batch", "seq_le
 
 
 #: scale bands of the training-MFU prior (data/efficiency.csv ``scale_band``; built by scripts/build_data.py
-#: with the same thresholds): models under PROBE_MAX_PARAMS take our H100 probe's MFU ("probe"); larger
+#: with these thresholds, imported from here): models under PROBE_MAX_PARAMS take our H100 probe's MFU ("probe"); larger
 #: models the published-run prior of the accelerator's generation, on fewer than FRONTIER_MIN_COUNT
 #: accelerators ("cluster") or more ("frontier").
 SCALE_BANDS = ("probe", "cluster", "frontier")

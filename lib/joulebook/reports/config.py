@@ -31,13 +31,13 @@ import dataclasses
 import itertools
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import data
 from ..errors import InputError, UnknownNameError
+from ..io import read_toml
 
 DEFAULT_CONFIG = Path("notebooks") / "reports.toml"
 DEFAULT_TIMEOUT_S = 600.0
@@ -160,12 +160,7 @@ def _table(where: str, value: Any) -> dict[str, Any]:
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """Read and check ``reports.toml``; raises :class:`InputError` naming the field at fault."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("--config", f"no such file: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise InputError("--config", f"{path}: {e}") from None
+    raw = read_toml(path, "--config")
     unknown_top = set(raw) - {"defaults", "report"}
     if unknown_top:
         raise InputError("--config", f"{path}: unknown top-level key(s) {sorted(unknown_top)} (expected [defaults], [[report]])")
