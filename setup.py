@@ -19,7 +19,7 @@ from setuptools.errors import SetupError
 
 ROOT = Path(os.path.dirname(os.path.abspath(__file__)))
 DATA = ROOT / "data"
-PACKAGED = Path("joulebook") / "_data"  # inside the package; joulebook/data.py looks here
+PACKAGED = Path("joulebook") / "_data"  # inside the package; joulebook/data/__init__.py looks here
 SKIP_SUFFIXES = (".tmp", ".pyc", ".swp", "~")
 
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from joulebook.inference import estimate_inference, inference_frame
+from joulebook.models.inference import estimate_inference, inference_frame
 
 MODELS = ["llama-3.2-1b", "tinyllama", "llama-2-7b", "llama-3-8b", "llama-2-13b", "mixtral-8x7b", "llama-2-70b"]
 TECHNIQUES = ["", "fp8", "int8-weight-only", "int4-weight-only", "w8a8", "sparse-2:4", "prune:0.5",

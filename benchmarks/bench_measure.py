@@ -10,7 +10,7 @@ machine wall time carries the other tenants' noise:
 * a CPU-bound pure-Python loop (holds the GIL: the worst case for a Python sampler thread);
 * a numpy loop (mostly outside the GIL).
 
-The meter runs on the fake NVML backend (``joulebook.measure.fake``) against wall-clock time,
+The meter runs on the fake NVML backend (``joulebook.testing.fake_nvml``) against wall-clock time,
 so the thread, locks, integration and file writes are the real ones; only the NVML read is
 simulated (the H100 probe measured ~2 us for the instantaneous-power read, which ctypes makes
 without the GIL). It also times one sampler tick directly, which gives the CPU share the
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from joulebook.measure import EnergyMeter
-from joulebook.measure.fake import FakeGPU, FakeNVML, square
+from joulebook.testing.fake_nvml import FakeGPU, FakeNVML, square
 
 
 def python_loop(n: int) -> float:

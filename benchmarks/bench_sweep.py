@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from joulebook.training import estimate_training, estimate_training_frame
+from joulebook.models.training import estimate_training, estimate_training_frame
 
 ACCS = ["h100-sxm", "a100-sxm4-80gb", "h200-sxm", "l40s", "l4", "a100-sxm4-40gb", "h100-pcie"]
 REGIONS = ["us-va", "us-ca", "us-tx", "de", "se", "sg", "in", "fr", "gcp:us-central1", "aws:us-east-1", "azure:westeurope"]

@@ -47,13 +47,13 @@ def hourly_spec(n: int, partition: int) -> dict:
 
 def warm(payload: dict) -> None:
     """Evaluate a few rows in this worker (data tables, look-ups, hourly tables), writing nothing."""
-    from joulebook import sweep
+    from joulebook.sweeps import engine as sweep
 
     sweep._evaluate(payload, sweep.scenario_frame(payload, 0, 20_000))
 
 
 def child(mode: str, n: int, partition: int, workers: int, out: str) -> dict:
-    from joulebook import sweep
+    from joulebook.sweeps import engine as sweep
 
     spec = sweep.parse_spec(hourly_spec(n, partition))
     t0 = time.perf_counter()
@@ -64,7 +64,7 @@ def child(mode: str, n: int, partition: int, workers: int, out: str) -> dict:
         import dask
         from dask.distributed import Client, LocalCluster
 
-        from joulebook._dask import WORKER_CONFIG
+        from joulebook.sweeps.cluster import WORKER_CONFIG
 
         with dask.config.set(WORKER_CONFIG), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
                 Client(lc) as client:
@@ -84,8 +84,8 @@ def child(mode: str, n: int, partition: int, workers: int, out: str) -> dict:
 
 def frame_child(n_target: int) -> dict:
     """The local path on ~10^6 annual-intensity scenarios vs estimate_training_frame on the same rows."""
-    from joulebook import sweep
-    from joulebook.training import estimate_training_frame
+    from joulebook.models.training import estimate_training_frame
+    from joulebook.sweeps import engine as sweep
 
     axes = {"accelerator": ["h100-sxm", "a100-sxm4-80gb", "h200-sxm", "l40s", "l4", "a100-sxm4-40gb", "h100-pcie"],
             "region": ["us-va", "us-ca", "us-tx", "de", "se", "sg", "in", "fr", "gcp:us-central1", "aws:us-east-1",

@@ -21,7 +21,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from joulebook.training import FRONTIER_MIN_COUNT, PROBE_MAX_PARAMS
+from joulebook.models.training import FRONTIER_MIN_COUNT, PROBE_MAX_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REF = ROOT.parent / "shared" / "reference"

@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from joulebook import data, inference
+from joulebook import data
+from joulebook.models import inference
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

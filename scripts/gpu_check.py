@@ -16,7 +16,7 @@ What it checks, in order:
    and at 100 Hz, and ``nvmlDeviceGetPowerUsage`` polled once a second. Sampled energies are
    compared with the counter.
 3. A short bf16 training loop of a small GPT-style model, measured in an EnergyMeter window
-   and calibrated with ``joulebook.calibration`` (effective MFU, power under load, predicted
+   and calibrated with ``joulebook.models.calibration`` (effective MFU, power under load, predicted
    energy per step before and after calibration).
 
 It fails loudly (exit 1) when there is no GPU or NVML cannot read it. Measurements that look
@@ -65,7 +65,7 @@ def accelerator_id(name: str) -> str | None:
 # --------------------------------------------------------------------------- 1. NVML
 
 def check_nvml(device_index: int) -> dict:
-    from joulebook.errors import MeasurementUnavailable
+    from joulebook.core.errors import MeasurementUnavailable
     from joulebook.measure.backend import NVMLBackend, ReadError, Unsupported, visible_devices
 
     b = NVMLBackend()
@@ -102,7 +102,7 @@ def check_nvml(device_index: int) -> dict:
 
 def meters(gpu: int, out_dir: Path | None, tag: str):
     """Three meters on one GPU: counter + 10 Hz instant, 100 Hz instant, 1 s power usage."""
-    from joulebook.errors import MeasurementUnavailable
+    from joulebook.core.errors import MeasurementUnavailable
     from joulebook.measure import EnergyMeter
 
     ms = {}
@@ -224,8 +224,8 @@ def gpt_model(torch, vocab: int, d: int, layers: int, heads: int, seq: int):
 def training(torch, gpu: int, seconds: float, out_dir: Path | None, acc_id: str | None, idle_w: float | None) -> dict:
     import pandas as pd
 
-    from joulebook import calibration as cal
     from joulebook.measure import EnergyMeter
+    from joulebook.models import calibration as cal
 
     F = torch.nn.functional
     vocab, d, layers, heads, seq, batch = 32000, 1024, 12, 16, 1024, 8

@@ -25,8 +25,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from joulebook.reports import config
-from joulebook.reports.execute import ExecutionResult, execute_notebook, validate_metrics
+from joulebook.site import config
+from joulebook.site.execute import ExecutionResult, execute_notebook, validate_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -70,8 +70,8 @@ def driver():
 @pytest.fixture(scope="module")
 def served_site(tmp_path_factory):
     """Build a small site and serve it on localhost; yields (base_url, site_dir)."""
-    from joulebook.reports import runner
-    from joulebook.reports.config import load_config
+    from joulebook.site import runner
+    from joulebook.site.config import load_config
 
     work = tmp_path_factory.mktemp("browser")
     shutil.copy(FIXTURES / "fixture_report.ipynb", work / "fixture_report.ipynb")

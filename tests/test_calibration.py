@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook import calibration as cal
 from joulebook import data
-from joulebook.errors import InputError
+from joulebook.core.errors import InputError
 from joulebook.measure import EnergyMeter, load_measurement
-from joulebook.measure.fake import Constant, FakeClock, FakeGPU, FakeNVML
-from joulebook.training import estimate_training
+from joulebook.models import calibration as cal
+from joulebook.models.training import estimate_training
+from joulebook.testing.fake_nvml import Constant, FakeClock, FakeGPU, FakeNVML
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from joulebook import data
-from joulebook.calibration import load_profile
 from joulebook.measure import load_measurement
+from joulebook.models.calibration import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "import sys; from joulebook.cli import main; sys.exit(main())"]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from joulebook import planning
 from joulebook.cli import main
+from joulebook.models import planning
 
 ISSUE_ARGS = ["plan", "--energy-kwh", "5000", "--hours", "48", "--regions", "us-va,us-ca,se,de,sg",
               "--tz", "America/New_York"]

@@ -1,14 +1,16 @@
-"""joulebook.compression: technique transforms, accuracy from data only, report tables and metrics."""
+"""joulebook.models.compression: technique transforms, accuracy from data only, report tables and metrics."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from joulebook import compression as C
-from joulebook import data, inference, models
-from joulebook.errors import InputError, UnknownModelError
-from joulebook.inference import inference_frame
-from joulebook.reports.execute import validate_metrics
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownModelError
+from joulebook.models import compression as C
+from joulebook.models import inference
+from joulebook.models import presets as models
+from joulebook.models.inference import inference_frame
+from joulebook.site.execute import validate_metrics
 
 
 def test_parse_techniques():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from joulebook import data
-from joulebook.errors import DataValidationError, UnknownAcceleratorError, UnknownRegionError
+from joulebook.core.errors import DataValidationError, UnknownAcceleratorError, UnknownRegionError
 
 
 def test_every_table_validates_and_has_provenance():

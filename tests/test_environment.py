@@ -45,7 +45,7 @@ def test_nvidia_ml_py_not_deprecated_pynvml():
 
 
 def test_import_has_no_side_effects():
-    code = ("import sys, joulebook, joulebook.data, joulebook.training, joulebook.cli;"
+    code = ("import sys, joulebook, joulebook.data, joulebook.models.training, joulebook.cli;"
             "import joulebook.data as d;"
             "assert d._load_cached.cache_info().currsize == 0, 'data read at import';"
             "assert 'pynvml' not in sys.modules, 'NVML touched at import';"
@@ -158,7 +158,7 @@ def test_constraints_pin_the_packages_a_report_manifest_records():
     """A report's manifest.json lists these versions; the lock must fix every one of them."""
     from packaging.utils import canonicalize_name
 
-    from joulebook.reports.runner import KEY_PACKAGES
+    from joulebook.site.runner import KEY_PACKAGES
 
     pins = _constraints()
     assert not [p for p in KEY_PACKAGES if canonicalize_name(p) not in pins]

@@ -1,4 +1,4 @@
-"""Federated vs centralized training model (joulebook.federated)."""
+"""Federated vs centralized training model (joulebook.models.federated)."""
 
 import math
 
@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook import data, federated, training
-from joulebook.errors import InputError, UnknownNameError
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.models import federated, training
 
 
 def base_row(**kw):

@@ -1,4 +1,4 @@
-"""Compute-optimal sizing and data-efficiency levers (joulebook.greener)."""
+"""Compute-optimal sizing and data-efficiency levers (joulebook.models.greener)."""
 
 import math
 
@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from joulebook import data, greener, training
-from joulebook.errors import InputError, UnknownNameError
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.models import greener, training
 
 JOB = dict(accelerator="a100-sxm4-80gb", count=64, region="us-va")
 ARCH = dict(params=1.3e9, tokens=26e9, layers=24, hidden=2048, seq_len=2048)

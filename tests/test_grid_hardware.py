@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from joulebook import costs, data, grid, hardware, lifecycle
-from joulebook.errors import InputError
+from joulebook import data
+from joulebook.core.errors import InputError
+from joulebook.models import costs, grid, hardware, lifecycle
 
 
 def test_hourly_profile_averages_to_annual_value():

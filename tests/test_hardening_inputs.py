@@ -6,10 +6,12 @@ CLI: exit 2 and one line naming the parameter. Library: :class:`InputError` nami
 import pandas as pd
 import pytest
 
-from joulebook import compression, grid, models, roi, validate
 from joulebook.cli import main
-from joulebook.errors import InputError
-from joulebook.training import estimate_training, estimate_training_frame
+from joulebook.core import validate
+from joulebook.core.errors import InputError
+from joulebook.models import compression, grid, roi
+from joulebook.models import presets as models
+from joulebook.models.training import estimate_training, estimate_training_frame
 
 TRAIN = ["estimate", "training", "--params", "7e9", "--tokens", "1e12", "--accelerator", "h100-sxm", "--region", "us-va"]
 INFER = ["estimate", "inference", "--model", "llama-3-8b"]
@@ -193,7 +195,7 @@ def test_frame_recompute_accepts_booleans():
 # ----------------------------------------------------------------------------------- shared helpers
 
 def test_bounds_cover_every_numeric_training_input():
-    from joulebook.training import NUMERIC_INPUTS
+    from joulebook.models.training import NUMERIC_INPUTS
 
     assert set(NUMERIC_INPUTS) <= set(validate.BOUNDS)
 

@@ -19,10 +19,10 @@ import pytest
 
 from joulebook import data
 from joulebook.cli import main
-from joulebook.errors import InputError
+from joulebook.core.errors import InputError
 from joulebook.measure import EnergyMeter, load_measurement
-from joulebook.measure.analysis import windows_table
-from joulebook.measure.fake import Constant, FakeClock, FakeGPU, FakeNVML
+from joulebook.stories.measurement_analysis import windows_table
+from joulebook.testing.fake_nvml import Constant, FakeClock, FakeGPU, FakeNVML
 
 CLI = [sys.executable, "-c", "import sys; from joulebook.cli import main; sys.exit(main())"]
 FAKE = "gpus=2;power=const:300|const:100"

@@ -24,11 +24,12 @@ import nbformat
 import pytest
 
 from joulebook.cli import main
-from joulebook.errors import InputError, UnknownNameError
-from joulebook.io import atomic_write_text
-from joulebook.reports import config as cfg
-from joulebook.reports import runner, site
-from joulebook.reports.render import SITE_CSS, render_html
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.core.io import atomic_write_text
+from joulebook.site import config as cfg
+from joulebook.site import index as site
+from joulebook.site import runner
+from joulebook.site.render import SITE_CSS, render_html
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -119,7 +120,7 @@ def test_table_caption_is_escaped(monkeypatch):
     import pandas as pd
     from IPython import display as ipd
 
-    from joulebook import report
+    from joulebook.display import report
 
     shown = []
     monkeypatch.setattr(ipd, "display", lambda obj: shown.append(obj))
@@ -144,7 +145,7 @@ def test_index_escapes_every_field():
 
 EVIL_NB_SOURCE = [
     ('label = "x"  # text shown in the report', ["parameters"]),
-    ("from joulebook import report\nreport.md(f'Prose for **{label}**.')", []),
+    ("from joulebook.display import report\nreport.md(f'Prose for **{label}**.')", []),
     ("raise RuntimeError(label)", []),
 ]
 
@@ -232,11 +233,11 @@ def test_markup_through_every_parameter_and_error_path_never_goes_live(tmp_path)
 
 # --------------------------------------------------------------------------- reports.toml: metrics_function
 
-@pytest.mark.parametrize("mf", ["os:system", "subprocess:run", "joulebookx.evil:fn", "joulebook.roi:__import__",
-                                "joulebook.roi", "joulebook.roi:report_metrics; os:system"])
+@pytest.mark.parametrize("mf", ["os:system", "subprocess:run", "joulebookx.evil:fn", "joulebook.models.roi:__import__",
+                                "joulebook.models.roi", "joulebook.models.roi:report_metrics; os:system"])
 def test_metrics_function_must_be_inside_joulebook(tmp_path, capsys, mf):
     text = (NOTEBOOKS / "reports.toml").read_text(encoding="utf-8")
-    text = text.replace('metrics_function = "joulebook.roi:report_metrics"', f"metrics_function = {json.dumps(mf)}")
+    text = text.replace('metrics_function = "joulebook.models.roi:report_metrics"', f"metrics_function = {json.dumps(mf)}")
     conf = NOTEBOOKS / "reports.toml"
     path = tmp_path / "reports.toml"
     path.write_text(text.replace('notebook = "', f'notebook = "{conf.parent}/'), encoding="utf-8")
@@ -298,7 +299,7 @@ def test_bad_build_arguments_exit_2_and_change_nothing(tmp_path, capsys, no_kern
 def test_every_shipped_report_passes_the_up_front_checks():
     """The name-based look-ups accept what reports.toml ships (no false alarm on counts such as
     ``baseline_accelerators = 32``), including each report's test parameters."""
-    from joulebook.reports import checks
+    from joulebook.site import checks
 
     conf = cfg.load_config(NOTEBOOKS / "reports.toml")
     for job in conf.jobs():
@@ -368,7 +369,7 @@ def test_second_build_into_a_locked_folder_refuses_with_one_line(tmp_path, capsy
 
 def test_lock_dies_with_its_holder(tmp_path):
     out = tmp_path / "site"
-    code = ("import sys, time; from pathlib import Path; from joulebook.reports import site\n"
+    code = ("import sys, time; from pathlib import Path; from joulebook.site import site\n"
             f"with site.locked(Path({str(out)!r})):\n    print('locked', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""joulebook.models and joulebook.inference: presets, roofline properties, calibration evidence, validation."""
+"""joulebook.models.presets and joulebook.models.inference: presets, roofline properties, calibration evidence, validation."""
 
 import math
 
@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from joulebook import data, inference, models
-from joulebook.errors import InputError, UnknownModelError
-from joulebook.inference import estimate_inference, inference_frame
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownModelError
+from joulebook.models import inference
+from joulebook.models import presets as models
+from joulebook.models.inference import estimate_inference, inference_frame
 
 # --------------------------------------------------------------------------- presets and shapes
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook.errors import InputError, MeasurementUnavailable
+from joulebook.core.errors import InputError, MeasurementUnavailable
 from joulebook.measure.backend import ReadError, Unsupported
-from joulebook.measure.fake import (
+from joulebook.testing.fake_nvml import (
     Constant,
     FakeClock,
     FakeGPU,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from joulebook import data
-from joulebook.errors import InputError, UnknownNameError
+from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.measure import EnergyMeter, load_measurement, resolve_measurement_file
-from joulebook.measure.fake import Constant, FakeClock, FakeGPU, FakeNVML, square
 from joulebook.measure.jsonl import JsonlWriter
+from joulebook.testing.fake_nvml import Constant, FakeClock, FakeGPU, FakeNVML, square
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_killed_process_leaves_a_readable_file(tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, time
         from joulebook.measure import EnergyMeter
-        from joulebook.measure.fake import FakeNVML, FakeGPU, Constant
+        from joulebook.testing.fake_nvml import FakeNVML, FakeGPU, Constant
         m = EnergyMeter(backend=FakeNVML([FakeGPU(Constant(300.0))]), out={str(out)!r}, trace=True, interval_s=0.02)
         m.start()
         m.begin_window("done")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from joulebook.errors import InputError, MeasurementUnavailable
+from joulebook.core.errors import InputError, MeasurementUnavailable
 from joulebook.measure import POWER_USAGE_NOTE, EnergyMeter, measure, visible_devices
 from joulebook.measure.backend import DeviceInfo, NVMLBackend, ReadError, Unsupported
-from joulebook.measure.fake import Constant, FakeClock, FakeGPU, FakeNVML, Ramp, square
+from joulebook.testing.fake_nvml import Constant, FakeClock, FakeGPU, FakeNVML, Ramp, square
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -330,7 +330,7 @@ def test_exception_inside_a_window_is_recorded_and_propagates():
 
 def test_idle_baseline_gives_net_energy():
     # 120 W for the first 5 s (idle), then 700 W under load
-    from joulebook.measure.fake import PiecewiseConstant
+    from joulebook.testing.fake_nvml import PiecewiseConstant
 
     clk, _, m = rig(FakeGPU(PiecewiseConstant([5.0, 100.0], [120.0, 700.0])))
     m.start()
@@ -400,7 +400,7 @@ def test_torch_synchronize_at_window_edges_only_when_torch_is_in_use(monkeypatch
 # --------------------------------------------------------------------------- import hygiene and real NVML
 
 def test_importing_joulebook_and_measure_does_not_touch_nvml():
-    code = ("import sys, joulebook, joulebook.measure, joulebook.calibration, joulebook.cli; "
+    code = ("import sys, joulebook, joulebook.measure, joulebook.models.calibration, joulebook.cli; "
             "print('pynvml' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -14,8 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from joulebook.measure import EnergyMeter, trapezoid_energy_j
-from joulebook.measure.fake import FakeClock, FakeGPU, FakeNVML, PiecewiseConstant, Sine, square
 from joulebook.measure.sampler import Integrator, Sampler
+from joulebook.testing.fake_nvml import FakeClock, FakeGPU, FakeNVML, PiecewiseConstant, Sine, square
 
 
 @pytest.fixture(autouse=True)

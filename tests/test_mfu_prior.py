@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from joulebook import data, roi, training
-from joulebook.errors import InputError
-from joulebook.reports import training_story as ts
+from joulebook import data
+from joulebook.core.errors import InputError
+from joulebook.models import roi, training
+from joulebook.stories import training as ts
 
 PUB = data.table("published_mfu")
 EFF = data.table("efficiency")
@@ -182,7 +183,7 @@ def test_hardware_study_prose_and_metrics_skip_low_confidence_parts():
 
 
 def test_same_basis_for_every_part_of_a_precision_comparison():
-    from joulebook import precision as pr
+    from joulebook.models import precision as pr
 
     f = pr.precision_frame(params=7e9, tokens=1e10, batch=64, seq_len=2048, accelerators=["h100-sxm", "a100", "l4"],
                            precisions=["bf16"], count=64)

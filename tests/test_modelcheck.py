@@ -1,4 +1,4 @@
-"""Validation cases (data/validation), the case runner (joulebook.modelcheck), `joulebook validate` and report 90."""
+"""Validation cases (data/validation), the case runner (joulebook.models.modelcheck), `joulebook validate` and report 90."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 import nbhelpers as nbh
-from joulebook import data, inference, modelcheck
+from joulebook import data
 from joulebook.cli import main
-from joulebook.errors import DataValidationError, InputError, UnknownNameError
-from joulebook.reports.execute import validate_metrics
+from joulebook.core.errors import DataValidationError, InputError, UnknownNameError
+from joulebook.models import inference, modelcheck
+from joulebook.site.execute import validate_metrics
 
 NB = nbh.NOTEBOOKS / "90_model_validation.ipynb"
 REPORT_ID = "model_validation"
@@ -382,7 +383,7 @@ def test_parameters_match_library_defaults_and_are_all_validated():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.modelcheck:report_metrics", modelcheck.PARAMETER_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.modelcheck:report_metrics", modelcheck.PARAMETER_DEFAULTS)
 
 
 # --------------------------------------------------------------------------- issue 10's bar for the shipped model

@@ -3,7 +3,7 @@
 import pytest
 
 import nbhelpers as nbh
-from joulebook import compression
+from joulebook.models import compression
 
 NB = nbh.NOTEBOOKS / "20_compression_tradeoffs.ipynb"
 REPORT_IDS = ("compression_small", "compression_70b")
@@ -21,7 +21,7 @@ def test_report_blocks_are_declared():
     declared = nbh.parameters(nbh.read(NB).cells)
     counts = []
     for rid in REPORT_IDS:
-        spec = nbh.check_report_block(rid, NB, "joulebook.compression:report_metrics", declared)
+        spec = nbh.check_report_block(rid, NB, "joulebook.models.compression:report_metrics", declared)
         compression.check_parameters(**{**compression.REPORT_DEFAULTS, **spec.test_parameter_set()})
         counts.append(spec.parameters.get("count", 1))
     assert min(counts) == 1 and max(counts) > 1  # a small model on one GPU, a 70B model on several

@@ -3,8 +3,8 @@
 import pytest
 
 import nbhelpers as nbh
-from joulebook import federated
-from joulebook.errors import InputError
+from joulebook.core.errors import InputError
+from joulebook.models import federated
 
 NB = nbh.NOTEBOOKS / "70_federated_tradeoffs.ipynb"
 REPORT_ID = "federated_tradeoffs"
@@ -33,7 +33,7 @@ def test_validation_cell_rejects_unknown_parameters():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.federated:report_metrics", federated.REPORT_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.federated:report_metrics", federated.REPORT_DEFAULTS)
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 import pytest
 
 import nbhelpers as nbh
-from joulebook import greener
-from joulebook.errors import InputError, UnknownNameError
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.models import greener
 
 NB = nbh.NOTEBOOKS / "80_greener_nlp.ipynb"
 REPORT_ID = "greener_nlp"
@@ -36,7 +36,7 @@ def test_unknown_fit_and_region():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.greener:report_metrics", greener.REPORT_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.greener:report_metrics", greener.REPORT_DEFAULTS)
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 import pytest
 
 import nbhelpers as nbh
-from joulebook import roi
-from joulebook.errors import InputError
+from joulebook.core.errors import InputError
+from joulebook.models import roi
 
 NB = nbh.NOTEBOOKS / "50_hardware_and_roi.ipynb"
 REPORT_ID = "hardware_roi"
@@ -29,7 +29,7 @@ def test_validation_rejects_bad_parameters():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.roi:report_metrics", roi.NOTEBOOK_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.roi:report_metrics", roi.NOTEBOOK_DEFAULTS)
 
 
 @pytest.mark.slow

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 import nbhelpers as nbh
-from joulebook import calibration, training
-from joulebook.errors import InputError
+from joulebook.core.errors import InputError
 from joulebook.measure import EnergyMeter
-from joulebook.measure import story as ms
-from joulebook.measure.fake import FakeClock, FakeGPU, FakeNVML, PiecewiseConstant
+from joulebook.models import calibration, training
+from joulebook.stories import measurement as ms
+from joulebook.testing.fake_nvml import FakeClock, FakeGPU, FakeNVML, PiecewiseConstant
 
 NB = nbh.NOTEBOOKS / "30_measurement_and_calibration.ipynb"
 REPORT_ID = "measurement_calibration"
@@ -55,7 +55,7 @@ def test_validation_rejects_bad_parameters():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.measure.story:report_metrics", ms.REPORT_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.stories.measurement:report_metrics", ms.REPORT_DEFAULTS)
 
 
 def test_library_story_matches_the_probe_csv():

@@ -3,8 +3,8 @@
 import pytest
 
 import nbhelpers as nbh
-from joulebook import planning
-from joulebook.errors import InputError, UnknownNameError
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.models import planning
 
 NB = nbh.NOTEBOOKS / "60_region_and_time_planner.ipynb"
 REPORT_ID = "region_time_planner"
@@ -36,7 +36,7 @@ def test_validation_rejects_bad_parameters():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.planning:report_metrics", planning.PARAMETER_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.planning:report_metrics", planning.PARAMETER_DEFAULTS)
 
 
 @pytest.mark.slow

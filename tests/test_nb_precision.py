@@ -3,8 +3,8 @@
 import pytest
 
 import nbhelpers as nbh
-from joulebook import precision, training
-from joulebook.errors import InputError
+from joulebook.core.errors import InputError
+from joulebook.models import precision, training
 
 NB = nbh.NOTEBOOKS / "40_precision_tuning.ipynb"
 REPORT_ID = "precision_tuning"
@@ -28,7 +28,7 @@ def test_validation_rejects_bad_parameters():
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.precision:report_metrics", precision.NOTEBOOK_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.precision:report_metrics", precision.NOTEBOOK_DEFAULTS)
 
 
 @pytest.mark.slow

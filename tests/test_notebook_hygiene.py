@@ -123,7 +123,7 @@ def test_title_first_and_metrics_last(path):
 def test_notebook_is_named_and_declared(path):
     import re
 
-    from joulebook.reports.config import load_config
+    from joulebook.site.config import load_config
 
     assert re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", path.name), "name notebooks NN_topic.ipynb"
     declared = {s.notebook.name for s in load_config(ROOT / "notebooks" / "reports.toml").reports}

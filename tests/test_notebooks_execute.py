@@ -15,8 +15,8 @@ import math
 import pytest
 
 import nbhelpers as nbh
-from joulebook.errors import InputError, UnknownAcceleratorError, UnknownRegionError
-from joulebook.reports.render import has_code, render_html
+from joulebook.core.errors import InputError, UnknownAcceleratorError, UnknownRegionError
+from joulebook.site.render import has_code, render_html
 
 CONFIG = nbh.load_reports()
 MAX_PAGE_BYTES = 2 * 1024 * 1024
@@ -63,7 +63,7 @@ TINY = dict(params=1.25e8, epochs=1, dataset_tokens=2e9, layers=12, hidden=768, 
 
 @pytest.fixture(scope="module")
 def ts():
-    from joulebook.reports import training_story
+    from joulebook.stories import training as training_story
 
     return training_story
 
@@ -88,7 +88,7 @@ def test_training_run_unknown_names_list_close_matches(ts):
 
 
 def test_story_matches_the_training_model(ts):
-    from joulebook import training
+    from joulebook.models import training
 
     story = ts.build_story(ts.training_run(**TINY))
     direct = training.estimate_training(params=1.25e8, epochs=1, dataset_tokens=2e9, layers=12, hidden=768,

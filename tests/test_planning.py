@@ -1,4 +1,4 @@
-"""Region comparison: PUE per region, residency filtering and its cost, carbon-price line, ranking (joulebook.planning)."""
+"""Region comparison: PUE per region, residency filtering and its cost, carbon-price line, ranking (joulebook.models.planning)."""
 
 import math
 
@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook import costs, data, grid, planning, schedule, training
-from joulebook.errors import InputError, UnknownNameError
-from joulebook.planning import UnknownJurisdictionError
-from joulebook.reports.execute import validate_metrics
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.models import costs, grid, planning, schedule, training
+from joulebook.models.planning import UnknownJurisdictionError
+from joulebook.site.execute import validate_metrics
 
 REGIONS = ["us-va", "us-ca", "se", "de", "sg", "gb"]
 NY = "America/New_York"

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook import data, hardware, inference
-from joulebook.inference import estimate_inference, inference_frame
+from joulebook import data
+from joulebook.models import hardware, inference
+from joulebook.models.inference import estimate_inference, inference_frame
 
 ENERGY_TOL = 1.25  # x, GPU J per output token
 ITL_TOL = 1.3  # x, inter-token latency

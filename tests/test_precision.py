@@ -1,4 +1,4 @@
-"""joulebook.precision: per-step floor, precisions side by side, schedules, measured points."""
+"""joulebook.models.precision: per-step floor, precisions side by side, schedules, measured points."""
 
 import math
 
@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook import data, precision, training
-from joulebook.errors import InputError, UnknownAcceleratorError
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownAcceleratorError
+from joulebook.models import precision, training
 
 PROBE = precision.PROBE_CONFIG
 NO_FLOOR = precision.StepFloor(enabled=False)
@@ -278,7 +279,7 @@ def test_study_parameters_validated():
 
 
 def test_study_metrics_follow_the_frames():
-    from joulebook.reports.execute import validate_metrics
+    from joulebook.site.execute import validate_metrics
 
     p = {**precision.NOTEBOOK_DEFAULTS, "accelerators": ["h100-sxm"], "sweep_hiddens": [512], "sweep_batches": [1, 64],
          "tokens": 1e9}

@@ -3,7 +3,7 @@
 import pytest
 
 from joulebook import data
-from joulebook.training import estimate_training
+from joulebook.models.training import estimate_training
 
 RUNS = data.table("published_training_runs")
 PATTERSON = RUNS[RUNS["source_id"] == "patterson_2021"]

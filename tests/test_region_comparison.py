@@ -9,10 +9,11 @@ import nbformat
 import pytest
 
 import nbhelpers as nbh
-from joulebook import data, training
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownAcceleratorError
 from joulebook.display import format as fmt
-from joulebook.errors import InputError, UnknownAcceleratorError
-from joulebook.reports.execute import validate_metrics
+from joulebook.models import training
+from joulebook.site.execute import validate_metrics
 from joulebook.stories import region_comparison as rc
 
 TINY = dict(params=1.25e8, tokens=2e9, layers=12, hidden=768, seq_len=1024, count=8)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from joulebook.reports import prose, site
-from joulebook.reports.execute import execute_notebook
-from joulebook.reports.render import has_code, render_html
+from joulebook.display import prose
+from joulebook.site import index as site
+from joulebook.site.execute import execute_notebook
+from joulebook.site.render import has_code, render_html
 
 FIXTURE_NB = Path(__file__).parent / "fixtures" / "fixture_report.ipynb"
 MAX_PAGE_BYTES = 2 * 1024 * 1024

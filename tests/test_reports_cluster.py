@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from joulebook import data
-from joulebook.reports import config as cfg
-from joulebook.reports import runner
+from joulebook.site import config as cfg
+from joulebook.site import runner
 
 FIXTURE_NB = Path(__file__).parent / "fixtures" / "fixture_report.ipynb"
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from joulebook.errors import InputError, UnknownNameError
-from joulebook.reports import config as cfg
-from joulebook.reports import execute as ex
-from joulebook.reports import runner, site
-from joulebook.reports.render import has_code
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.site import config as cfg
+from joulebook.site import execute as ex
+from joulebook.site import index as site
+from joulebook.site import runner
+from joulebook.site.render import has_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_NB = FIXTURES / "fixture_report.ipynb"
@@ -355,7 +356,7 @@ def test_interrupted_build_leaves_the_old_site_intact(tmp_path, sig):
     (out / "index.html").write_text("<p>the old site</p>", encoding="utf-8")
     slow = FIXTURE_TOML.replace('label = "fixture"', 'label = "fixture"\nsleep_s = 60.0')
     conf.write_text(slow, encoding="utf-8")
-    code = ("import sys; from joulebook.reports import build; "
+    code = ("import sys; from joulebook.site import build; "
             f"build({str(conf)!r}, {str(out)!r}, progress=None)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

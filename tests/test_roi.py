@@ -1,4 +1,4 @@
-"""joulebook.roi: break-even arithmetic, the rack/burst optimiser, switching, configuration ranking, CLI."""
+"""joulebook.models.roi: break-even arithmetic, the rack/burst optimiser, switching, configuration ranking, CLI."""
 
 import json
 import math
@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joulebook import costs, data, hardware, roi, training
+from joulebook import data
 from joulebook.cli import main
-from joulebook.errors import InputError, UnknownAcceleratorError
+from joulebook.core.errors import InputError, UnknownAcceleratorError
+from joulebook.models import costs, hardware, roi, training
 
 # --------------------------------------------------------------------------- break-even by hand
 

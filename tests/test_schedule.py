@@ -1,4 +1,4 @@
-"""Best start windows: time zones across DST, windows longer than a day, objectives (joulebook.schedule)."""
+"""Best start windows: time zones across DST, windows longer than a day, objectives (joulebook.models.schedule)."""
 
 from datetime import UTC, date, datetime
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from joulebook import grid, schedule
-from joulebook.errors import InputError
-from joulebook.schedule import UnknownTimezoneError
+from joulebook.core.errors import InputError
+from joulebook.models import grid, schedule
+from joulebook.models.schedule import UnknownTimezoneError
 
 NY = "America/New_York"
 

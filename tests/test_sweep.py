@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from joulebook import grid, sweep
 from joulebook.cli import main
-from joulebook.training import estimate_training
+from joulebook.models import grid
+from joulebook.models.training import estimate_training
+from joulebook.sweeps import engine as sweep
 
 SPEC = """
 model = "training"

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from joulebook import data
-from joulebook.errors import InputError, UnknownAcceleratorError
-from joulebook.training import OUTPUT_KEYS, estimate_training, estimate_training_frame, training_flops
+from joulebook.core.errors import InputError, UnknownAcceleratorError
+from joulebook.models.training import OUTPUT_KEYS, estimate_training, estimate_training_frame, training_flops
 
 BASE = dict(params=7e9, tokens=2e11, accelerator="h100-sxm", count=64, region="us-va")
 
@@ -188,7 +188,7 @@ _PAGE = dict(params=1.25e8, epochs=1, dataset_tokens=2e9, layers=12, hidden=768,
 
 
 def test_time_of_day_says_why_a_region_without_a_profile_is_not_shown():
-    from joulebook.reports import training_story as ts
+    from joulebook.stories import training as ts
 
     zones = sorted(set(data.table("hourly_intensity_profiles")["zone_id"]))
     assert ts.hourly_profile_zones() == zones and "SWE" not in zones
@@ -208,7 +208,7 @@ def test_time_of_day_says_why_a_region_without_a_profile_is_not_shown():
 
 
 def test_training_page_marks_stand_in_values():
-    from joulebook.reports import training_story as ts
+    from joulebook.stories import training as ts
     from joulebook.stories.region_comparison import substitutions
 
     story = ts.build_story(ts.training_run(region="se", comparison_regions=["de", "gcp:us-central1"], **_PAGE))

@@ -20,8 +20,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from .. import __version__, data, validate
-from ..errors import DataValidationError, JoulebookError, UnknownNameError
+from joulebook import __version__, data
+from joulebook.core import validate
+from joulebook.core.errors import DataValidationError, JoulebookError, UnknownNameError
 
 
 class _Parser(argparse.ArgumentParser):

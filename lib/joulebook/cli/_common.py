@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from joulebook.core.errors import InputError
 
 
 def _float_arg(text: str) -> float:

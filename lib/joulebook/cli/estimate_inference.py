@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import finite_number_arg, fmt, print_assumptions, print_json, print_table, whole
+from joulebook.cli._common import finite_number_arg, fmt, print_assumptions, print_json, print_table, whole
 
 
 def _setting(text: str) -> tuple[str, float]:
@@ -77,7 +77,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..inference import OUTPUT_KEYS, UNITS, estimate_inference
+    from joulebook.models.inference import OUTPUT_KEYS, UNITS, estimate_inference
 
     overrides = {k: v for k, v in (("pue", args.pue), ("intensity_g_per_kwh", args.intensity_g_per_kwh),
                                    ("price_usd_per_kwh", args.price_usd_per_kwh),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import fmt, number_arg, print_assumptions, print_json, print_table, whole
+from joulebook.cli._common import fmt, number_arg, print_assumptions, print_json, print_table, whole
 
 
 def register(sub) -> None:
@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..training import OUTPUT_KEYS, UNITS, estimate_training
+    from joulebook.models.training import OUTPUT_KEYS, UNITS, estimate_training
 
     est = estimate_training(
         params=args.params, active_params=args.active_params, tokens=args.tokens, steps=args.steps, batch=args.batch,

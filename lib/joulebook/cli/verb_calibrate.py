@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
-from ..io import check_output_file
-from ._common import finite_number_arg, fmt, print_json
+from joulebook.cli._common import finite_number_arg, fmt, print_json
+from joulebook.core.errors import InputError
+from joulebook.core.io import check_output_file
 
 
 def register(sub) -> None:
@@ -32,7 +32,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..calibration import (
+    from joulebook.measure.jsonl import load_measurement
+    from joulebook.models.calibration import (
         choose_window,
         compare_frame,
         fit_frame,
@@ -40,8 +41,7 @@ def run(args) -> int:
         runs_from_measurement,
         save_profile,
     )
-    from ..measure.analysis import pct
-    from ..measure.jsonl import load_measurement
+    from joulebook.stories.measurement_analysis import pct
 
     arch = [args.layers, args.hidden, args.seq_len]
     if any(a is not None for a in arch) and not all(a is not None for a in arch):
@@ -87,7 +87,7 @@ def run(args) -> int:
     print(f"  energy error before calibration {pct(cmp['before_energy_error_pct'])}, after "
           f"{pct(cmp['after_energy_error_pct'])} (fleet-wide default MFU {cmp['generic_mfu']:.3f}: "
           f"{pct(cmp['generic_energy_error_pct'])})")
-    print(f"  predictions: joulebook.training with count={int(cmp['count'])}, node_power_w=0, pue=1 (NVML measures "
+    print(f"  predictions: joulebook.models.training with count={int(cmp['count'])}, node_power_w=0, pue=1 (NVML measures "
           "the GPU only)")
     print(f"profile written to {out}  (use: joulebook estimate training --calibration {out} ...)")
     return 0

@@ -32,9 +32,9 @@ import subprocess
 import sys
 import time
 
-from ..errors import InputError, MeasurementUnavailable
-from ..io import check_output_file
-from ._common import finite_number_arg, fmt, print_json, print_table
+from joulebook.cli._common import finite_number_arg, fmt, print_json, print_table
+from joulebook.core.errors import InputError, MeasurementUnavailable
+from joulebook.core.io import check_output_file
 
 GRACE_S = 10.0  # after the first signal, how long the command may take to exit before it is terminated
 KILL_AFTER_S = 5.0
@@ -89,7 +89,7 @@ def _validate(args) -> list[str]:
     if args.idle_baseline_s is not None and not 0 < args.idle_baseline_s <= 3600:
         raise InputError("idle_baseline_s", f"must be in (0, 3600] seconds, got {args.idle_baseline_s:g}")
     if args.region:
-        from .. import data
+        from joulebook import data
 
         data.region(args.region)  # unknown region: exit 2 before anything runs
     return cmd
@@ -147,8 +147,8 @@ def _exit_code(rc: int | None) -> int:
 
 
 def run(args) -> int:
-    from ..measure import EnergyMeter
-    from ..measure.analysis import run_summary
+    from joulebook.measure import EnergyMeter
+    from joulebook.stories.measurement_analysis import run_summary
 
     cmd = _validate(args)
     meter = EnergyMeter(gpus=args.gpus, interval_s=args.interval_ms / 1000.0, name="command", out=args.out,

@@ -9,7 +9,7 @@ if the energy is already facility energy).
 
 from __future__ import annotations
 
-from ._common import fmt, print_json
+from joulebook.cli._common import fmt, print_json
 
 
 def register(sub) -> None:
@@ -36,8 +36,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import planning
-    from ..validate import number
+    from joulebook.core.validate import number
+    from joulebook.models import planning
 
     energy = number("energy_kwh", args.energy_kwh, strictly_positive=True)
     hours = number("hours", args.hours, strictly_positive=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import print_json
+from joulebook.cli._common import print_json
 
 
 def register(sub) -> None:
@@ -27,7 +27,7 @@ def _show(df, as_json: bool) -> int:
 
 
 def run_regions(args) -> int:
-    from .. import data
+    from joulebook import data
 
     df = data.regions_frame()
     if args.kind:
@@ -36,6 +36,6 @@ def run_regions(args) -> int:
 
 
 def run_accelerators(args) -> int:
-    from ..hardware import accelerator_frame
+    from joulebook.models.hardware import accelerator_frame
 
     return _show(accelerator_frame(), args.json)

@@ -38,8 +38,8 @@ def _positive_int(text: str) -> int:
 
 
 def _build(args) -> int:
-    from .._dask import check_cluster
-    from ..reports import build
+    from joulebook.site import build
+    from joulebook.sweeps.cluster import check_cluster
 
     if args.cluster is not None:
         check_cluster(args.cluster)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import fmt, number_arg, print_json, print_table, whole
+from joulebook.cli._common import fmt, number_arg, print_json, print_table, whole
 
 
 def register(sub) -> None:
@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..roi import switch_roi
+    from joulebook.models.roi import switch_roi
 
     res = switch_roi(
         from_accelerator=args.from_accelerator, to_accelerator=args.to_accelerator, from_count=whole("count", args.count),

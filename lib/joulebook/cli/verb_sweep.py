@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import print_json
+from joulebook.cli._common import print_json
 
 
 def register(sub) -> None:
@@ -11,7 +11,7 @@ def register(sub) -> None:
         description="Cross the axes of a TOML spec (or read a scenarios file), evaluate the scenarios in bounded "
                     "partitions with the vectorized models and write part-*.parquet plus summary.json into --out. "
                     "A bad spec fails before any work (exit 2, nothing written).")
-    p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (see joulebook.sweep)")
+    p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (see joulebook.sweeps.engine)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new, or the same sweep's with --resume)")
     p.add_argument("--cluster", metavar="WHERE",
                    help="local (Dask LocalCluster, one worker per core), local:N, or a scheduler address tcp://HOST:PORT; "
@@ -25,8 +25,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import sweep
-    from ..errors import InputError
+    from joulebook.core.errors import InputError
+    from joulebook.sweeps import engine as sweep
 
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs", f"must be >= 1, got {args.jobs}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import fmt, print_json
+from joulebook.cli._common import fmt, print_json
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def _yes(v) -> str:
 
 
 def run(args) -> int:
-    from .. import modelcheck
+    from joulebook.models import modelcheck
 
     v = modelcheck.validate(args.family or None, args.role)
     if args.json:

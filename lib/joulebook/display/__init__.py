@@ -4,7 +4,7 @@
 instead of ids. Nothing here computes a model result: stories hand frames in, text comes out.
 """
 
-from . import format
-from .format import MISSING
+from joulebook.display import format
+from joulebook.display.format import MISSING
 
 __all__ = ["MISSING", "format"]

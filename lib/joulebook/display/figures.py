@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import InputError
+from joulebook.core.errors import InputError
 
 
 def show(fig, alt: str) -> None:

@@ -17,8 +17,8 @@ House style, written once here:
 * **Units**: in column headers, ``Name (unit)`` (:func:`header`), not in every cell.
 * **Booleans**: ``yes`` / ``no``.
 
-Other modules still carry their own formatters (not migrated yet): ``joulebook.report.number``
-and ``report.table`` ("n/a" for missing), ``joulebook.reports.prose`` (``sig``, ``usd`` as
+Other modules still carry their own formatters (not migrated yet): ``joulebook.display.report.number``
+and ``report.table`` ("n/a" for missing), ``joulebook.display.prose`` (``sig``, ``usd`` as
 "USD 1,234", ``pct``, ``mass_kg``...), ``measure/story.py`` and ``measure/analysis.py`` (``pct``),
 and the ``TABLE_FORMATS`` / f-string formats in ``planning.py``, ``precision.py``, ``roi.py``,
 ``compression.py``, ``schedule.py``, ``cli/verb_plan.py``, ``cli/_common.py`` and
@@ -31,7 +31,7 @@ import math
 import re
 from typing import Any
 
-from ..errors import InputError
+from joulebook.core.errors import InputError
 
 MISSING = "—"
 """The one marker for a value the data or the model does not have."""

@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from .. import data
-from ..errors import InputError, UnknownNameError
-from . import format as fmt
+from joulebook import data
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.display import format as fmt
 
 SUBSTITUTED_MARK = "†"
 

@@ -7,14 +7,14 @@
     print(m.result.energy_kwh, m.result.method)
 
 Importing this package does not touch NVML: ``pynvml`` is imported when a meter starts.
-Set ``JOULEBOOK_FAKE_NVML`` (see :mod:`joulebook.measure.fake`) to run against a fake GPU.
+Set ``JOULEBOOK_FAKE_NVML`` (see :mod:`joulebook.testing.fake_nvml`) to run against a fake GPU.
 """
 
-from ..errors import MeasurementUnavailable
-from .backend import POWER_USAGE_NOTE, NVMLBackend, visible_devices
-from .jsonl import JsonlWriter, Measurement, load_measurement, resolve_measurement_file
-from .meter import METHODS, EnergyMeter, GpuWindow, WindowResult, measure
-from .sampler import DEFAULT_INTERVAL_S, trapezoid_energy_j
+from joulebook.core.errors import MeasurementUnavailable
+from joulebook.measure.backend import POWER_USAGE_NOTE, NVMLBackend, visible_devices
+from joulebook.measure.jsonl import JsonlWriter, Measurement, load_measurement, resolve_measurement_file
+from joulebook.measure.meter import METHODS, EnergyMeter, GpuWindow, WindowResult, measure
+from joulebook.measure.sampler import DEFAULT_INTERVAL_S, trapezoid_energy_j
 
 __all__ = [
     "DEFAULT_INTERVAL_S", "METHODS", "POWER_USAGE_NOTE", "EnergyMeter", "GpuWindow", "JsonlWriter", "Measurement",

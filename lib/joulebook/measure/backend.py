@@ -16,7 +16,7 @@ Each read raises :class:`Unsupported` when the GPU or driver cannot answer at al
 or :class:`ReadError` when one read failed (a GPU can fail mid-run). Nothing here
 runs at import time: ``pynvml`` (package ``nvidia-ml-py``) is imported when a
 backend is opened, and a missing library, driver or GPU becomes
-:class:`~joulebook.errors.MeasurementUnavailable` with the reason.
+:class:`~joulebook.core.errors.MeasurementUnavailable` with the reason.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import MeasurementUnavailable
+from joulebook.core.errors import MeasurementUnavailable
 
 FAKE_ENV = "JOULEBOOK_FAKE_NVML"
 
@@ -215,7 +215,7 @@ def default_backend() -> Backend:
     """The fake backend when ``$JOULEBOOK_FAKE_NVML`` is set (tests, demos), else real NVML."""
     spec = os.environ.get(FAKE_ENV)
     if spec:
-        from .fake import FakeNVML
+        from joulebook.testing.fake_nvml import FakeNVML
 
         return FakeNVML.from_spec(spec)
     return NVMLBackend()

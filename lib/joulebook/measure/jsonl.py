@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, UnknownNameError
+from joulebook.core.errors import InputError, UnknownNameError
 
 FORMAT = "joulebook-measure"
 VERSION = 1
 
 
 def _jsonable(obj: Any) -> Any:
-    from ..cli._common import to_jsonable
+    from joulebook.cli._common import to_jsonable
 
     return to_jsonable(obj)
 
@@ -267,7 +267,7 @@ def resolve_measurement_file(path: str | os.PathLike) -> Path:
     Notebooks name the shipped sample as ``measured/h100_probe1_sample.jsonl`` and it is
     found whatever the working directory.
     """
-    from ..data import data_dir
+    from joulebook.data import data_dir
 
     p = Path(path).expanduser()
     if p.is_absolute():

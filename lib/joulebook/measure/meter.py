@@ -29,7 +29,7 @@ sampling (``power_source="none"``) writes none.
 
 Nothing is reported as 0 when nothing could be read: such a value is ``None`` with a
 ``missing_reason``, and a meter that can read nothing at all raises
-:class:`~joulebook.errors.MeasurementUnavailable` when it starts.
+:class:`~joulebook.core.errors.MeasurementUnavailable` when it starts.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import __version__
-from ..errors import InputError, MeasurementUnavailable
-from .backend import (
+from joulebook import __version__
+from joulebook.core.errors import InputError, MeasurementUnavailable
+from joulebook.measure.backend import (
     POWER_USAGE_NOTE,
     Backend,
     DeviceInfo,
@@ -54,8 +54,8 @@ from .backend import (
     default_backend,
     visible_devices,
 )
-from .jsonl import JsonlWriter
-from .sampler import DEFAULT_INTERVAL_S, Integrator, RealClock, Sampler
+from joulebook.measure.jsonl import JsonlWriter
+from joulebook.measure.sampler import DEFAULT_INTERVAL_S, Integrator, RealClock, Sampler
 
 DEFAULT_CHECKPOINT_S = 10.0  # seconds between cumulative records of each open window (with ``out``)
 METHODS = ("energy_counter", "power_instant_sampled", "power_usage_sampled")

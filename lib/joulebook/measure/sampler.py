@@ -3,7 +3,7 @@
 The sampler calls one function (the meter's "take a sample") every ``interval_s``
 seconds on a fixed grid ``t_start + k * interval_s``; a late tick does not shift the
 grid, and ticks that could not run at all are skipped and counted. With a virtual
-clock (``clock.virtual``, see :class:`~joulebook.measure.fake.FakeClock`) no thread is
+clock (``clock.virtual``, see :class:`~joulebook.testing.fake_nvml.FakeClock`) no thread is
 started: the clock calls the sampler as it advances, which makes tests exact.
 
 Integration is the trapezoid rule over (time, power) pairs. For a piecewise-constant

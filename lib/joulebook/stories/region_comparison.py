@@ -6,7 +6,7 @@ and key figures (:func:`finding`, :func:`key_figures`), the metrics (:func:`metr
 :func:`metrics_for`) and the display tables and figure of ``15_region_comparison.ipynb``.
 
 Every region of :func:`joulebook.data.regions` is evaluated at once by the vectorized
-:func:`joulebook.training.estimate_training_frame` with annual-average grid intensity. Each
+:func:`joulebook.models.training.estimate_training_frame` with annual-average grid intensity. Each
 row says which of its values are *substituted*, i.e. not a figure for that region
 (:func:`substitutions`): a bloc-average or sub-national electricity price, a national grid
 intensity for a cloud or grid-zone region, the industry-average PUE and on-site WUE where
@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__, data, plots, training
-from .._util import round6
-from ..display import format as fmt
-from ..display import tables
-from ..errors import InputError, reject_unknown
-from ..validate import number
+from joulebook import __version__, data
+from joulebook.core.errors import InputError, reject_unknown
+from joulebook.core.util import round6
+from joulebook.core.validate import number
+from joulebook.display import format as fmt
+from joulebook.display import plots, tables
+from joulebook.models import training
 
 TITLE = "The same training job in every region"
 

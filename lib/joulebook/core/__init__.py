@@ -1,0 +1,1 @@
+"""joulebook.core layer."""

@@ -1,0 +1,164 @@
+"""Helpers used by the notebooks: prose, tables, provenance and metrics.
+
+Notebooks stay thin: each code cell is one or two calls into the library.
+Nothing here has side effects at import.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from joulebook import __version__
+from joulebook.core.io import atomic_write_json
+
+METRICS_ENV = "JOULEBOOK_METRICS_PATH"
+COMMIT_ENV = "JOULEBOOK_GIT_COMMIT"
+
+
+def md(text: str) -> None:
+    """Display Markdown (prose written for the parameters in use)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+FINDING_MIME = "text/html"
+FINDING_METADATA = {"joulebook": {"role": "finding"}}
+"""Output metadata that marks a report's finding block (the site keeps it first and checks it is there)."""
+
+
+def finding_html(headline: str, tiles: Iterable[tuple[str, str] | tuple[str, str, str]] = ()) -> str:
+    """The finding block's HTML: the answer in one or two sentences, then key-figure tiles.
+
+    ``headline`` is plain text (escaped; ``**bold**`` is kept as bold). Each tile is
+    ``(label, value)`` or ``(label, value, note)``; values are already formatted text
+    (:mod:`joulebook.display.format`), so the page shows what the prose says.
+    """
+    def esc(text: Any) -> str:
+        out = _html.escape(str(text), quote=True)
+        parts = out.split("**")
+        return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts)) if len(parts) % 2 else out
+
+    items = []
+    for tile in tiles:
+        label, value, *rest = tile
+        note = f'<span class="jb-tile-note">{esc(rest[0])}</span>' if rest and rest[0] else ""
+        items.append(f'<div class="jb-tile"><span class="jb-tile-label">{esc(label)}</span>'
+                     f'<span class="jb-tile-value">{esc(value)}</span>{note}</div>')
+    grid = f'<div class="jb-tiles">{"".join(items)}</div>' if items else ""
+    return f'<section class="jb-finding"><p class="jb-headline">{esc(headline)}</p>{grid}</section>'
+
+
+def finding(headline: str, tiles: Iterable[tuple[str, str] | tuple[str, str, str]] = ()) -> None:
+    """Display the report's finding: call it once, in the first cell after the parameter check."""
+    from IPython.display import HTML, display
+
+    display(HTML(finding_html(headline, tiles)), metadata=FINDING_METADATA)
+
+
+def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None = None, index: bool = False) -> None:
+    """Display a DataFrame as a compact HTML table with number formats (cells and caption are escaped)."""
+    from IPython.display import HTML, display
+
+    df = df.copy()
+    for col in df.columns:
+        fmt = (formats or {}).get(col)
+        if fmt is not None:
+            df[col] = [(fmt.format(v) if v is not None and v == v else "n/a") for v in df[col]]
+        elif df[col].dtype.kind in "fi":
+            df[col] = [number(v) for v in df[col]]
+    html = df.to_html(index=index, border=0, classes="jb-table", escape=True, na_rep="n/a")
+    if caption:
+        html = f"<p><b>{_html.escape(str(caption), quote=True)}</b></p>" + html
+    display(HTML(html))
+
+
+def number(v: Any, digits: int = 4) -> str:
+    """A readable number: thousands separators, ``digits`` significant figures, no 1.2e+04 for ordinary sizes."""
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        return str(v)
+    from joulebook.display.prose import sig
+
+    if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
+        return f"{int(v):,}"
+    f = float(v)
+    a = abs(f)
+    if a >= 1e15 or 0 < a < 1e-4:
+        return f"{f:.{digits - 1}e}"
+    if a >= 10 ** (digits - 1):  # whole units: no rounding away of digits left of the point
+        return f"{f:,.0f}"
+    return sig(f, digits)
+
+
+def _param(v: Any) -> str:
+    from joulebook.cli._common import to_jsonable
+
+    v = to_jsonable(v)
+    if isinstance(v, float):
+        return f"{v:.6g}" if abs(v) >= 1e6 and v == int(v) else number(v, 6)
+    return json.dumps(v)
+
+
+def git_head(where: str | os.PathLike | None = None) -> str:
+    """``git rev-parse --short=12 HEAD`` in ``where`` (default: this package's checkout), or 'unknown'."""
+    where = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def git_commit() -> str:
+    """The commit of the working tree (from the batch runner, else git, else 'unknown')."""
+    return os.environ.get(COMMIT_ENV) or git_head()
+
+
+def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iterable[str] = ()) -> None:
+    """Show the provenance block: parameters, assumptions, data sources, versions."""
+    import pandas as pd
+
+    from joulebook import data
+
+    md(
+        f"**Provenance.** joulebook {__version__}, commit `{git_commit()}`, "
+        f"data fingerprint `{data.fingerprint()}`. Every number below comes from the library's models "
+        "or a sourced data row; the tables list each input."
+    )
+    params = pd.DataFrame({"parameter": list(parameters), "value": [_param(v) for v in parameters.values()]})
+    table(params, caption="Parameters of this run")
+    if assumptions is not None and len(assumptions):
+        df = assumptions.to_frame()
+        df["value"] = [v if isinstance(v, str) else (_param(v) if isinstance(v, (int, float)) else json.dumps(v))
+                       for v in df["value"]]
+        df["overridden"] = ["yes" if o else "" for o in df["overridden"]]
+        table(df, caption="Assumptions used (override any of them by name)")
+    ids = sorted(set(source_ids))
+    if ids:
+        table(data.sources_for(ids), caption="Data sources")
+
+
+def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Write the report's key figures (``metrics.json``) where the batch runner asked.
+
+    Outside the runner (no ``JOULEBOOK_METRICS_PATH`` and no ``path``) nothing is
+    written; the metrics are returned so an interactive session can look at them.
+    """
+    from joulebook.cli._common import to_jsonable
+
+    clean = to_jsonable(dict(metrics))
+    target = path or os.environ.get(METRICS_ENV)
+    if target:
+        atomic_write_json(target, clean)
+    return clean

@@ -1,0 +1,1 @@
+"""joulebook.models.presets layer."""
