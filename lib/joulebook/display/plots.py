@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from joulebook.display import format
+
 PALETTE = "colorblind"
 FIGURE_DPI = 80  # keeps embedded PNGs small (a report page stays well under 2 MB)
 
@@ -45,10 +47,8 @@ def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str | Non
     cols = [colors[1] if (highlight is not None and lab == highlight) else colors[0] for lab in labels]
     ax.barh(list(map(str, labels)), values, color=cols)
     ax.invert_yaxis()
-    from joulebook.display.report import number
-
     for i, v in enumerate(values):
-        ax.text(v, i, " " + (fmt.format(v) if fmt else number(v, 3)), va="center", fontsize=9)
+        ax.text(v, i, " " + (fmt.format(v) if fmt else format.number(v)), va="center", fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.margins(x=0.18)

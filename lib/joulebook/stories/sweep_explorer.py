@@ -23,7 +23,7 @@ import pandas as pd
 
 from joulebook.core.errors import InputError, reject_unknown
 from joulebook.core.util import round_to
-from joulebook.display import prose
+from joulebook.display import plots, prose
 from joulebook.sweeps import engine as sweep
 
 REPORT_DEFAULTS: dict[str, Any] = {
@@ -137,8 +137,6 @@ def pareto_table(ex: Explorer) -> pd.DataFrame:
 
 def plot_distributions(ex: Explorer):
     """Histograms (log x) of energy, emissions and cost over every scenario read."""
-    from joulebook.display import plots
-
     cols = ["facility_energy_kwh", "emissions_kg", ex.parameters["cost_column"]]
     fig, axes = plots.figure(1, 3, figsize=(11, 3.4))
     for ax, c in zip(axes, cols, strict=True):
@@ -157,8 +155,6 @@ def plot_distributions(ex: Explorer):
 def plot_pareto(ex: Explorer):
     """Emissions against cost for every scenario read, the Pareto front highlighted."""
     import seaborn as sns
-
-    from joulebook.display import plots
 
     cost = ex.parameters["cost_column"]
     fig, ax = plots.figure()
@@ -182,8 +178,6 @@ def plot_best_heatmap(ex: Explorer):
     """Region x local start hour: the lowest objective value (in % against the region's mean over the hours, so
     the hour-to-hour pattern shows next to regions an order of magnitude apart), annotated with the accelerator."""
     import seaborn as sns
-
-    from joulebook.display import plots
 
     best = best_table(ex)
     obj = ex.summary["best"]["objective"]
