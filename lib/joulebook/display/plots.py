@@ -67,3 +67,18 @@ def show(fig=None) -> None:
         display(fig)
     finally:
         plt.close(fig)
+
+
+def log_ticks(axis, lo: float, hi: float) -> None:
+    """Log-axis tick labels that do not collide: over 2.5 decades and more, decades only; on a narrower range,
+    1-2-5 steps written as plain numbers (:func:`joulebook.display.format.number`)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+
+    if not (lo > 0 and hi > lo) or math.log10(hi / lo) >= 2.5:
+        axis.set_minor_formatter(NullFormatter())
+        return
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: format.number(x)))
+    axis.set_minor_locator(NullLocator())

@@ -34,7 +34,9 @@ PARAMETERS = ("model_params", "tokens", "accelerators", "precision", "count", "r
 """The notebook's parameters (their defaults live in its parameters cell)."""
 COST_COLUMNS = ("cloud_cost_usd", "electricity_cost_usd")
 LABELS = {"facility_energy_kwh": ("Facility energy", "kWh"), "emissions_kg": ("Emissions", "kg CO2e"),
-          "cloud_cost_usd": ("Cloud rental cost", "USD"), "electricity_cost_usd": ("Electricity cost", "USD")}
+          "cloud_cost_usd": ("Cloud rental cost", "USD"), "electricity_cost_usd": ("Electricity cost", "USD"),
+          "accelerator_hours": ("Accelerator-hours", "GPU-h"), "wall_clock_hours": ("Wall-clock time", "h"),
+          "water_l": ("Water", "L")}
 
 
 @dataclass
@@ -209,7 +211,6 @@ def distributions_alt(ex: Explorer) -> str:
 def plot_pareto(ex: Explorer):
     """Emissions against cost for every scenario of the focus size, the Pareto front highlighted; legend outside."""
     import seaborn as sns
-    from matplotlib.ticker import NullFormatter
 
     cost = ex.parameters["cost_column"]
     fig, ax = plots.figure(figsize=(9, 4.6))
@@ -219,8 +220,11 @@ def plot_pareto(ex: Explorer):
     ax.plot(ex.pareto["emissions_kg"], ex.pareto[cost], "k.-", lw=1.5, label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    for axis, col in ((ax.xaxis, "emissions_kg"), (ax.yaxis, cost)):
+        v = focus[col].to_numpy(dtype=float)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            plots.log_ticks(axis, float(v.min()), float(v.max()))
     ax.set_xlabel(_label("emissions_kg"))
     ax.set_ylabel(_label(cost))
     ax.set_title(f"{_focus(ex)}-parameter run: emissions against {LABELS[cost][0].lower()}")
@@ -298,7 +302,9 @@ def finding(ex: Explorer) -> tuple[str, list[tuple[str, str, str]]]:
                 f"({fmt.mass_kg(low['emissions_kg'])}, {fmt.money(low[cost])} {cost_name})")
     if n > 1:
         headline += (f"; the cheapest choice, {where(cheap)}, costs {fmt.money(cheap[cost])} and emits "
-                     f"{fmt.mass_kg(cheap['emissions_kg'])}. {n} choices form the trade-off between them.")
+                     f"{fmt.mass_kg(cheap['emissions_kg'])}.")
+        headline += (" No other choice beats either on both counts." if n == 2 else
+                     f" {n - 2} more choice{'s' if n > 3 else ''} trade emissions against {cost_name} between them.")
     else:
         headline += "; it is also the cheapest."
     em = ex.summary["columns"]["emissions_kg"]

@@ -222,6 +222,8 @@ def parity_figure(v: Validation):
         name, unit = _quantity(q, str(g["unit"].iloc[0]) if len(g) else "")
         ax.set(xscale="log", yscale="log", xlim=(lo_ax, hi_ax), ylim=(lo_ax, hi_ax),
                xlabel=f"measured ({unit})", ylabel=f"model ({unit})")
+        for axis in (ax.xaxis, ax.yaxis):
+            plots.log_ticks(axis, lo_ax, hi_ax)
         ax.set_title(f"{FAMILY_TITLES.get(fam, fam).split(' (')[0]}\n{name}", fontsize=10)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
