@@ -459,3 +459,14 @@ def test_low_high_covers_at_least_80_percent_of_the_shipped_cases(results):
     # and the fitting cases stay close: the fit tolerances live in tests/test_power_fit.py
     fit = ok[ok["role"] == "fit"]
     assert fit["covered"].astype(bool).mean() >= 0.80
+
+
+def test_cases_say_what_was_measured_in_words(two_families):
+    t = story.cases_table(two_families)
+    what = dict(zip(t.frame["Case"], t.frame["What was measured"], strict=True))
+    assert what["bloom176b-hours"] == "BLOOM 176B"  # a published run by its name
+    assert what["probe-train-bf16-step-time-s"].startswith("369M-parameter model on NVIDIA H100")
+    assert "bf16" in what["probe-train-bf16-step-time-s"] and "batch 8" in what["probe-train-bf16-step-time-s"]
+    assert story.describe({"model_id": "meta-llama/Llama-3.1-8B-Instruct", "accelerator": "h100-sxm", "count": 4,
+                           "precision": "bf16", "max_num_seqs": 64}) == \
+        "Llama 3.1 8B Instruct on 4 × NVIDIA H100 SXM5 (bf16, up to 64 requests at once)"

@@ -19,7 +19,7 @@ import pandas as pd
 from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.display import format as fmt
 from joulebook.display import plots, tables
-from joulebook.models import modelcheck
+from joulebook.models import modelcheck, presets
 from joulebook.models.modelcheck import FAMILY_TITLES, ROLES, STATUS_OK, Validation
 
 PARAMETERS = ("families", "roles", "band")
@@ -157,17 +157,61 @@ def summary_table(v: Validation) -> tables.Table:
               "within_band": "percent"}, caption="Per family, fit and check cases apart")
 
 
+def _model_name(row: Mapping[str, Any]) -> str:
+    published = row.get("model_id")  # the name the source publishes (e.g. meta-llama/Llama-3.1-70B-Instruct)
+    if isinstance(published, str) and published.strip():
+        return published.split("/")[-1].replace("-", " ")
+    name = row.get("model")
+    if isinstance(name, str) and name.strip():
+        try:
+            return presets.model(name).name
+        except UnknownNameError:
+            return name
+    params = row.get("params")
+    return f"{fmt.params(params)}-parameter model" if not fmt.is_missing(params) else "a model"
+
+
+def describe(row: Mapping[str, Any]) -> str:
+    """What a case measured, in words: the published run's name, or model, accelerators, precision and load."""
+    run_name = row.get("run")
+    if isinstance(run_name, str) and run_name.strip():
+        return run_name
+    parts = [_model_name(row)]
+    acc = row.get("accelerator")
+    if isinstance(acc, str) and acc:
+        count = row.get("count")
+        n = int(count) if not fmt.is_missing(count) and float(count) > 1 else 1
+        parts.append(f"on {n} × {tables.accelerator_name(acc)}" if n > 1 else f"on {tables.accelerator_name(acc)}")
+    details = []
+    if isinstance(row.get("precision"), str) and row["precision"]:
+        details.append(row["precision"])
+    if row.get("runtime") == "graph_replay":
+        details.append("weight streaming")
+    elif row.get("runtime") == "eager":
+        details.append("eager generate()")
+    if not fmt.is_missing(row.get("batch")):
+        details.append(f"batch {fmt.number(int(float(row['batch'])))}")
+    if not fmt.is_missing(row.get("max_num_seqs")):
+        details.append(f"up to {fmt.number(int(float(row['max_num_seqs'])))} requests at once")
+    if not fmt.is_missing(row.get("requests")) and not fmt.is_missing(row.get("days")):
+        details.append(f"{fmt.count(row['requests'])} requests over {fmt.number(row['days'])} days")
+    return " ".join(parts) + (f" ({', '.join(details)})" if details else "")
+
+
 def cases_table(v: Validation) -> tables.Table:
     """Every case: measured, model central and low–high, the ratio, whether the range covers it, the command."""
     c = v.cases.copy()
     c["family_name"] = [FAMILY_TITLES.get(f, f) for f in c["family"]]
+    rows = {r["case_id"]: r for r in modelcheck.cases(v.families, v.roles).to_dict(orient="records")}
+    c["measured_what"] = [describe(rows.get(cid, {})) for cid in c["case_id"]]
     named = [_quantity(q, u) for q, u in zip(c["quantity"], c["unit"], strict=True)]
     c["quantity_name"] = [f"{name} ({unit})" if unit else name for name, unit in named]
     c["covered_text"] = [fmt.text(x if fmt.is_missing(x) else bool(x)) for x in c["covered"]]
     c["status_text"] = ["evaluated" if s == STATUS_OK else f"not evaluable: {r}"
                         for s, r in zip(c["status"], c["reason"], strict=True)]
     return tables.table(c, {
-        "family_name": "Family", "case_id": "Case", "role": "Role", "quantity_name": "Quantity (unit)",
+        "family_name": "Family", "case_id": "Case", "measured_what": "What was measured", "role": "Role",
+        "quantity_name": "Quantity (unit)",
         "measured": "Measured", "model": "Model", "low": "Model low", "high": "Model high",
         "ratio": "Ratio (model / measured)", "covered_text": "Inside low–high", "status_text": "Status",
         "command": "Command",
