@@ -99,7 +99,9 @@ def check_hygiene(nb_path: Path, validation_call: str):
         for text in FORBIDDEN_TEXT:
             assert text not in c.source, f"{text} in {c.source!r}"
     assert "report.write_metrics(" in code[-1].source
-    assert any("report.provenance(" in c.source for c in code[:PROVENANCE_WITHIN])
+    # provenance: at the end in cells tagged "provenance" (issue 11's layout), or, not yet moved, near the top
+    tagged = [c for c in code if "provenance" in c.metadata.get("tags", [])]
+    assert any("report.provenance(" in c.source for c in (tagged or code[:PROVENANCE_WITHIN]))
     return cells, at
 
 
@@ -114,10 +116,12 @@ def check_report_block(report_id: str, nb_path: Path, metrics_function: str, par
 
 
 def library_metrics(spec: config.ReportSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The block's ``metrics_function`` ("pkg.mod:fn") called with ``params``: the library's direct result."""
+    """The block's ``metrics_function`` ("pkg.mod:fn") called with the notebook's defaults updated by ``params``:
+    the library's direct result for what the notebook ran."""
     module, name = spec.metrics_function.split(":")
     fn: Callable[[Mapping[str, Any]], dict[str, Any]] = getattr(importlib.import_module(module), name)
-    return fn(params)
+    defaults = parameters(read(spec.notebook).cells)  # defaults live once: in the notebook's parameters cell
+    return fn({**defaults, **params})
 
 
 class Run:

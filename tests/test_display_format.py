@@ -139,6 +139,13 @@ def test_format_imports_only_the_core():
     assert {m for m in absolute if m.startswith("joulebook")} <= {"joulebook.core.errors", "joulebook.core.validate"}
 
 
+def test_format_docstring_says_where_formatting_lives():
+    doc = fmt.__doc__
+    for where in ("joulebook.display.prose", "joulebook.display.report.number", "joulebook.cli._common.fmt",
+                  "joulebook.display.tables", "joulebook.site.index"):
+        assert where in doc, where
+
+
 @pytest.mark.slow
 def test_sorter_sorts_in_a_real_browser(tmp_path):
     """The inline sorter works offline in a headless browser: numbers by value, missing last, text A-Z."""
@@ -181,3 +188,73 @@ def test_sorter_sorts_in_a_real_browser(tmp_path):
     finally:
         drv.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- one formatter: the wrappers delegate
+
+def test_prose_helpers_scale_units_in_the_house_style():
+    assert fmt.energy_kwh(12000.03) == "12 MWh" and fmt.energy_kwh(0.5) == "500 Wh"
+    assert fmt.energy_j(290375.5) == "290 kJ" and fmt.power_kw(1500) == "1.5 MW"
+    assert fmt.mass_kg(431.0) == "431 kg CO2e" and fmt.mass_kg(4351.2) == "4.35 t CO2e"
+    assert fmt.water_l(41910.9) == "41.9 m³" and fmt.water_l(950) == "950 L"
+    assert fmt.hours(124.19) == "124 h (5.17 days)" and fmt.hours(0.5) == "30 min" and fmt.seconds(0.0123) == "12.3 ms"
+    assert fmt.params(7e9) == "7B" and fmt.params(1.25e8) == "125M" and fmt.tokens(2e11) == "200 billion"
+    assert fmt.money(2.5e6, words=True) == "2.5 million USD" and fmt.money(870.4, words=True) == "870 USD"
+    assert fmt.span(1.0, 2.0, fmt.energy_kwh) == "range 1 kWh to 2 kWh" and fmt.span(None, 2.0) == ""
+    assert fmt.listing(["a", "", "b", "c"]) == "a, b and c" and fmt.listing(["a"]) == "a"
+
+
+@given(anything)
+def test_prose_helpers_never_emit_none_nan_or_null(v):
+    for f in (fmt.energy_kwh, fmt.energy_j, fmt.power_kw, fmt.mass_kg, fmt.water_l, fmt.hours, fmt.seconds,
+              fmt.tokens, fmt.params):
+        out = f(v)
+        assert out and not FORBIDDEN.search(out), (f.__name__, v, out)
+
+
+@pytest.mark.parametrize("x", [0.0, 0.0892, 1.5, 999.4, 1234.5, 87270.8, 2.5e6, 8.4e21, -3.2e-7])
+def test_prose_and_report_numbers_are_format_numbers(x):
+    from joulebook.display import prose, report
+
+    assert prose.sig(x) == report.number(x) == fmt.number(x)
+    assert prose.usd_rate(x) == fmt.money(x)
+    assert prose.pct(x / 1e4) == fmt.percent(x / 1e4, 2)
+
+
+@pytest.mark.parametrize("v", [None, float("nan"), pd.NA, float("inf")])
+def test_prose_report_and_cli_show_one_missing_marker(v):
+    from joulebook.cli._common import fmt as cli_fmt
+    from joulebook.display import prose, report
+
+    for f in (prose.sig, prose.usd, prose.usd_rate, prose.pct, prose.energy_kwh, prose.mass_kg, prose.hours,
+              report.number, cli_fmt):
+        assert f(v) == fmt.MISSING, f
+    assert prose.times(1.0, v) == fmt.MISSING and prose.span(v, 1.0, prose.sig) == ""
+
+
+def test_money_reads_amount_then_currency_everywhere():
+    from joulebook.cli._common import fmt as cli_fmt
+    from joulebook.display import prose
+
+    assert prose.usd(87270.8) == "87,300 USD" and prose.usd(2.5e6) == "2.5 million USD"
+    assert cli_fmt(1234.5, "USD") == "1,230 USD" and cli_fmt(1234.5, "kWh") == "1,230 kWh"
+    assert cli_fmt("se", "") == "se" and cli_fmt(64) == "64"
+
+
+def test_report_table_uses_the_one_formatter():
+    from joulebook.display import report
+
+    df = pd.DataFrame({"x": [1234.5678, np.nan], "n": [3, 4], "ok": [True, False], "name": ["a", None],
+                       "f": [0.5, None]})
+    html = report.table_html(df, formats={"f": "{:.0%}"}, caption="A <b>")
+    assert "1,230" in html and "<td>3</td>" in html and "yes" in html and "50%" in html
+    assert html.count(fmt.MISSING) == 3  # the NaN number, the None name, the missing formatted value
+    assert not re.search(r">(None|nan|NaN|null|&lt;NA&gt;|n/a)<", html)
+    assert "A &lt;b&gt;" in html
+
+
+def test_report_parameters_never_read_null():
+    from joulebook.display import report
+
+    assert report._param(None) == fmt.MISSING and report._param([1, None]) == '[1, "—"]'
+    assert report._param(7e9) == "7e+09" and report._param("se") == '"se"'

@@ -332,13 +332,16 @@ def test_bad_value_in_reports_toml_stops_the_build_before_any_kernel(tmp_path, c
     text = (NOTEBOOKS / "reports.toml").read_text(encoding="utf-8").replace('notebook = "', f'notebook = "{NOTEBOOKS}/')
     marker = f'id = "{report}"'
     head, tail = text.split(marker, 1)
-    block, rest = tail.split("[report.parameters]", 1)
+    own, sep, others = tail.partition("\n[[report]]")
+    if "[report.parameters]" not in own:  # the block keeps every notebook default: give it an overrides table
+        own = own.rstrip("\n") + "\n\n[report.parameters]\n"
+    block, rest = own.split("[report.parameters]", 1)
     lit = json.dumps(value) if not isinstance(value, dict) else \
         "{ " + ", ".join(f"{json.dumps(k)} = {v}" for k, v in value.items()) + " }"
     lines = [ln for ln in rest.split("\n") if not ln.startswith(f"{key} =")]
     rest = f"\n{key} = {lit}" + "\n".join(lines)
     path = tmp_path / "reports.toml"
-    path.write_text(head + marker + block + "[report.parameters]" + rest, encoding="utf-8")
+    path.write_text(head + marker + block + "[report.parameters]" + rest + sep + others, encoding="utf-8")
     assert key in spec.parameters or key in cfg.load_config(path).spec(report).parameters
     out = tmp_path / "site"
     before = _old_site(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 
 import numpy as np
@@ -14,8 +15,10 @@ import nbhelpers as nbh
 from joulebook import data
 from joulebook.cli import main
 from joulebook.core.errors import DataValidationError, InputError, UnknownNameError
+from joulebook.display import format as fmt
 from joulebook.models import inference, modelcheck
 from joulebook.site.execute import validate_metrics
+from joulebook.stories import validation as story
 
 NB = nbh.NOTEBOOKS / "90_model_validation.ipynb"
 REPORT_ID = "model_validation"
@@ -347,43 +350,98 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, hint):
 # --------------------------------------------------------------------------- the report
 
 
+DEFAULTS = nbh.parameters(nbh.read(NB).cells)  # defaults live once: the notebook's parameters cell
+
+
 def test_check_parameters():
-    p = modelcheck.check_parameters()
+    p = story.check(**DEFAULTS)
     assert p["families"] == modelcheck.known_families() and p["roles"] == ["fit", "check"] and p["band"] == 1.25
+    assert story.check(**{**DEFAULTS, "families": ["training_runs"]})["families"] == ["training_runs"]
     for bad, param, err in [({"band": 1.0}, "band", InputError), ({"roles": ["both"]}, "role", InputError),
                             ({"families": ["probe"]}, "family", UnknownNameError),
                             ({"families": "training_runs"}, "families", InputError),
                             ({"bandwidth": 2.0}, "parameters", UnknownNameError)]:
         with pytest.raises(err) as e:
-            modelcheck.check_parameters(**bad)
+            story.check(**{**DEFAULTS, **bad})
         assert e.value.parameter == param
 
 
-def test_report_metrics_are_valid_and_follow_the_cases():
-    m = modelcheck.report_metrics({"families": ["training_runs", "probe_training"]})
+@pytest.fixture(scope="module")
+def two_families():
+    return story.run(story.check(**{**DEFAULTS, "families": ["training_runs", "probe_training"]}))
+
+
+def test_report_metrics_are_valid_and_follow_the_cases(two_families):
+    m = story.metrics_for({**DEFAULTS, "families": ["training_runs", "probe_training"]})
     assert validate_metrics(m) == []
-    v = modelcheck.validate(["training_runs", "probe_training"])
-    chk = v.summary.set_index(["family", "role"]).loc[("all", "check")]
+    chk = two_families.summary.set_index(["family", "role"]).loc[("all", "check")]
     assert m["key_figures"][0]["value"] == pytest.approx(chk["median_factor"], rel=1e-4)
     assert m["by_family"]["training_runs:check"]["n"] == 12 and m["by_family"]["training_runs:fit"]["n"] == 2
-    assert m == modelcheck.report_metrics({"families": ["training_runs", "probe_training"]})  # deterministic
+    assert m == story.metrics(two_families)  # deterministic
+    assert m["finding"] == story.finding(two_families)[0]
+
+
+def test_finding_says_what_the_cases_show(two_families):
+    v = two_families
+    headline, tiles = story.finding(v)
+    ok = v.cases[v.cases["status"] == "ok"]
+    covered = int(ok["covered"].astype(bool).sum())
+    assert f"covers {covered} of {len(ok)} measurements" in headline
+    fit = v.summary.set_index(["family", "role"]).loc[("all", "fit")]
+    assert f"{fmt.ratio(fit['median_factor'])} on fit cases" in headline
+    assert dict((t[0], t[1]) for t in tiles)["Median miss, check cases"] == fmt.ratio(
+        v.summary.set_index(["family", "role"]).loc[("all", "check"), "median_factor"])
+    for text in [headline, *(x for t in tiles for x in t)]:
+        assert not re.search(r"None|nan|null|<NA>|n/a", text), text
+
+
+def test_tables_show_names_units_and_no_raw_missing_values(two_families):
+    v = two_families
+    s, c, a = story.summary_table(v), story.cases_table(v), story.assumptions_table()
+    assert "Published training runs" in set(s.frame["Family"]) and "family" not in s.frame.columns
+    assert "Median miss (×)" in s.frame.columns and "Inside low–high (% of cases)" in s.frame.columns
+    assert "Facility energy (kWh)" in set(c.frame["Quantity (unit)"]) and "Command" in c.frame.columns
+    assert len(c.frame) == len(v.cases) and c.sortable
+    assert set(a.frame.columns) == {"Assumption", "Value", "Unit", "Applies to", "Why"}
+    for t in (s, c, a):
+        html = t.to_html()
+        assert not re.search(r">(None|nan|null|&lt;NA&gt;|n/a)<", html)
+
+
+def test_parity_figure_one_panel_per_family_and_quantity(two_families):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = story.parity_figure(two_families)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    panels = two_families.cases.groupby(["family", "quantity"]).ngroups
+    assert len(shown) == panels
+    assert all("(" in ax.get_xlabel() and ax.get_xlabel().split("(")[1] == ax.get_ylabel().split("(")[1]
+               for ax in shown)  # one unit per panel, on both axes
+    assert fig.legends and not any(ax.get_legend() for ax in shown)  # one legend, outside the panels
+    assert f"{panels} panels" in story.parity_alt(two_families)
 
 
 def test_hygiene():
-    nbh.check_hygiene(NB, "modelcheck.check_parameters(")
+    cells, at = nbh.check_hygiene(NB, "story.check(")
+    code = [c for c in cells if c.cell_type == "code"]
+    finding_at = next(i for i, c in enumerate(code) if "report.finding(*story.finding(" in c.source)
+    provenance_at = next(i for i, c in enumerate(code) if "report.provenance(" in c.source)
+    assert finding_at <= 3 < provenance_at  # the answer first, provenance at the end
+    assert all("provenance" in c.metadata.get("tags", []) for c in code[provenance_at:-1])
+    assert "figures.show(" in "".join(c.source for c in code) and "plots.show(" not in "".join(c.source for c in code)
 
 
-def test_parameters_match_library_defaults_and_are_all_validated():
+def test_parameters_are_the_story_parameters_and_all_validated():
     cells = nbh.read(NB).cells
-    params = nbh.parameters(cells)
-    assert params == modelcheck.PARAMETER_DEFAULTS
-    validation = next(c.source for c in cells if "modelcheck.check_parameters(" in c.source)
-    for name in params:
+    assert tuple(DEFAULTS) == story.PARAMETERS
+    validation = next(c.source for c in cells if "story.check(" in c.source)
+    for name in DEFAULTS:
         assert f"{name}={name}" in validation, name
 
 
 def test_report_block_is_declared():
-    nbh.check_report_block(REPORT_ID, NB, "joulebook.models.modelcheck:report_metrics", modelcheck.PARAMETER_DEFAULTS)
+    nbh.check_report_block(REPORT_ID, NB, "joulebook.stories.validation:metrics_for", DEFAULTS)
 
 
 # --------------------------------------------------------------------------- issue 10's bar for the shipped model
@@ -401,3 +459,14 @@ def test_low_high_covers_at_least_80_percent_of_the_shipped_cases(results):
     # and the fitting cases stay close: the issue's fit tolerances live in tests/test_power_fit.py
     fit = ok[ok["role"] == "fit"]
     assert fit["covered"].astype(bool).mean() >= 0.80
+
+
+def test_cases_say_what_was_measured_in_words(two_families):
+    t = story.cases_table(two_families)
+    what = dict(zip(t.frame["Case"], t.frame["What was measured"], strict=True))
+    assert what["bloom176b-hours"] == "BLOOM 176B"  # a published run by its name
+    assert what["probe-train-bf16-step-time-s"].startswith("369M-parameter model on NVIDIA H100")
+    assert "bf16" in what["probe-train-bf16-step-time-s"] and "batch 8" in what["probe-train-bf16-step-time-s"]
+    assert story.describe({"model_id": "meta-llama/Llama-3.1-8B-Instruct", "accelerator": "h100-sxm", "count": 4,
+                           "precision": "bf16", "max_num_seqs": 64}) == \
+        "Llama 3.1 8B Instruct on 4 × NVIDIA H100 SXM5 (bf16, up to 64 requests at once)"

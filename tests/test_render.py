@@ -141,10 +141,10 @@ def test_format_number(value, text):
 @pytest.mark.parametrize("fn, value, text", [
     (prose.energy_kwh, 12000.03, "12 MWh"), (prose.energy_kwh, 0.5, "500 Wh"), (prose.energy_j, 290375.5, "290 kJ"),
     (prose.mass_kg, 431.0, "431 kg CO2e"), (prose.mass_kg, 4351.2, "4.35 t CO2e"), (prose.water_l, 41910.9, "41.9 m³"),
-    (prose.usd, 87270.8, "USD 87,300"), (prose.usd, 2.5e6, "USD 2.5 million"), (prose.usd_rate, 10.98, "USD 10.98"),
+    (prose.usd, 87270.8, "87,300 USD"), (prose.usd, 2.5e6, "2.5 million USD"), (prose.usd_rate, 10.98, "11 USD"),
     (prose.hours, 124.19, "124 h (5.17 days)"), (prose.hours, 0.5, "30 min"), (prose.seconds, 0.0123, "12.3 ms"),
-    (prose.sci, 9.04425e21, "9.04 × 10^21"), (prose.params, 7e9, "7B"), (prose.tokens, 2e11, "200 B"),
-    (prose.pct, 0.0668, "6.7 %"), (prose.energy_kwh, None, "n/a"),
+    (prose.sci, 9.04425e21, "9.04 × 10^21"), (prose.params, 7e9, "7B"), (prose.tokens, 2e11, "200 billion"),
+    (prose.pct, 0.0668, "6.7%"), (prose.energy_kwh, None, "—"),
 ])
 def test_prose_units(fn, value, text):
     assert fn(value) == text

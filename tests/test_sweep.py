@@ -232,3 +232,69 @@ def test_grid_above_max_scenarios_needs_yes(tmp_path, capsys):
     code = main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out"), "--yes", "--jobs", "1", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["scenarios"] == 12
+
+
+# --------------------------------------------------------------------------- the sweep explorer story (report 95)
+
+def _explorer_defaults() -> dict:
+    import nbhelpers as nbh
+
+    return nbh.parameters(nbh.read(nbh.NOTEBOOKS / "95_sweep_explorer.ipynb").cells)
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    from joulebook.stories import sweep_explorer as story
+
+    plan = story.check(**{**_explorer_defaults(), "model_params": [1.25e8, 7e9], "accelerators": ["h100-sxm", "l40s"],
+                          "regions": ["se", "us-va", "in"], "start": "2026-07-01T00:00/2026-07-01T23:00"})
+    return story.explore(plan)
+
+
+def test_explorer_parameters_are_checked_and_named():
+    from joulebook.core.errors import InputError
+    from joulebook.stories import sweep_explorer as story
+
+    defaults = _explorer_defaults()
+    assert tuple(defaults) == story.PARAMETERS  # defaults live in the notebook; the story takes every one
+    for bad, name in [({"cost_column": "cost"}, "cost_column"), ({"objective": "speed"}, "objective"),
+                      ({"focus_params": 1e6}, "focus_params"), ({"accelerators": "h100-sxm"}, "accelerators"),
+                      ({"large_rows": 0}, "large_rows"), ({"focus_param": 7e9}, "focus_param")]:
+        with pytest.raises(InputError) as e:
+            story.check(**{**defaults, **bad})
+        assert e.value.parameter == name
+    missing = dict(defaults)
+    del missing["tokens"]
+    with pytest.raises(InputError, match="^tokens"):
+        story.check(**missing)
+
+
+def test_explorer_finding_tables_and_figures_use_names_and_units(explorer):
+    import re
+
+    import matplotlib
+
+    from joulebook.display import format as fmt
+    from joulebook.display import tables
+    from joulebook.stories import sweep_explorer as story
+
+    matplotlib.use("Agg")
+    low = explorer.pareto.iloc[0]
+    headline, tiles = story.finding(explorer)
+    assert f"{tables.accelerator_name(low['accelerator'])} in {tables.region_name(low['region'])}" in headline
+    assert fmt.mass_kg(low["emissions_kg"]) in headline and "7B-parameter" in headline
+    assert dict((t[0], t[1]) for t in tiles)["Scenarios explored"] == fmt.number(explorer.rows)
+    pareto, summary = story.pareto_table(explorer), story.summary_table(explorer)
+    assert len(pareto.frame) == len(explorer.pareto) and "Emissions (kg CO2e)" in pareto.frame.columns
+    assert not set(pareto.frame["Region"]) & {"se", "us-va", "in"}  # names, not ids
+    assert "Emissions (kg CO2e)" in set(summary.frame["Output (unit)"])
+    assert not any("_" in x for x in summary.frame["Output (unit)"])  # every output named, none a raw column
+    for text in [headline, *(x for t in tiles for x in t), pareto.to_html(), summary.to_html(),
+                 story.pareto_alt(explorer), story.distributions_alt(explorer), story.best_heatmap_alt(explorer)]:
+        assert not re.search(r"\bNone\b|\bnan\b|\bnull\b|<NA>|n/a", text), text
+    fig = story.plot_pareto(explorer)
+    legend = fig.axes[0].get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().x0 >= fig.axes[0].get_window_extent().x1 - 1  # outside
+    assert "Sweden" in [t.get_text() for t in story.plot_best_heatmap(explorer).axes[0].get_yticklabels()]
+    m = story.metrics(explorer)
+    assert m["finding"] == headline and m["pareto_points"] == len(explorer.pareto)

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI verbs: number arguments, JSON output and human tables."""
+"""Helpers shared by the CLI verbs: number arguments, JSON output and human tables (numbers through display.format)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from joulebook.core.errors import InputError
+from joulebook.core.io import to_jsonable
+from joulebook.display import format as display_format
 
 
 def _float_arg(text: str) -> float:
@@ -48,39 +48,22 @@ def whole(name: str, value: float | None) -> int | None:
     return int(value)
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars, NaN (to null), dataclasses and mappings for ``json.dumps``."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return to_jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    return obj
-
-
 def print_json(obj: Any) -> None:
     """Print exactly one JSON object on stdout."""
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
 def fmt(value: Any, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, (int, float, np.floating, np.integer)):
-        v = float(value)
-        if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
-            s = f"{v:.3e}"
-        elif abs(v) >= 100:
-            s = f"{v:,.0f}"
-        else:
-            s = f"{v:.3g}"
-        return f"{s} {unit}".strip()
-    return str(value)
+    """A value for human output, through :mod:`joulebook.display.format` (3 s.f., "—" when missing), then ``unit``.
+
+    Money is written ``1,230 USD``; text is shown as given.
+    """
+    if isinstance(value, str):
+        return f"{value} {unit}".strip() if value.strip() else display_format.MISSING
+    if unit == "USD":
+        return display_format.money(value)
+    shown = display_format.number(value)
+    return shown if shown == display_format.MISSING else f"{shown} {unit}".strip()
 
 
 def print_table(rows: list[tuple[str, str]], title: str | None = None) -> None:
@@ -98,5 +81,5 @@ def print_assumptions(assumptions: Iterable[Any]) -> None:
         flag = " (given)" if a.overridden else ""
         note = a.note if len(a.note) <= 70 else a.note[:69] + "…"
         value = a.value if isinstance(a.value, str) else fmt(a.value)
-        print(f"  {a.name} = {value} {a.unit}{flag}  [{a.source or '-'}] {note}".rstrip())
+        print(f"  {a.name} = {value} {a.unit}{flag}  [{a.source or display_format.MISSING}] {note}".rstrip())
     print("(--json gives every assumption in full, with its source)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from joulebook.cli._common import finite_number_arg, fmt, print_assumptions, print_json, print_table, whole
+from joulebook.models.inference import OUTPUT_KEYS, UNITS, estimate_inference
 
 
 def _setting(text: str) -> tuple[str, float]:
@@ -77,8 +78,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from joulebook.models.inference import OUTPUT_KEYS, UNITS, estimate_inference
-
     overrides = {k: v for k, v in (("pue", args.pue), ("intensity_g_per_kwh", args.intensity_g_per_kwh),
                                    ("price_usd_per_kwh", args.price_usd_per_kwh),
                                    ("cloud_price_usd_per_gpu_hour", args.cloud_price_usd_per_gpu_hour),

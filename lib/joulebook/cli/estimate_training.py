@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from joulebook.cli._common import fmt, number_arg, print_assumptions, print_json, print_table, whole
+from joulebook.models.training import OUTPUT_KEYS, UNITS, estimate_training
 
 
 def register(sub) -> None:
@@ -44,8 +45,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from joulebook.models.training import OUTPUT_KEYS, UNITS, estimate_training
-
     est = estimate_training(
         params=args.params, active_params=args.active_params, tokens=args.tokens, steps=args.steps, batch=args.batch,
         seq_len=args.seq_len, epochs=args.epochs, dataset_tokens=args.dataset_tokens, layers=args.layers,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
+from joulebook import data
 from joulebook.cli._common import print_json
+from joulebook.models.hardware import accelerator_frame
 
 
 def register(sub) -> None:
@@ -16,8 +20,6 @@ def register(sub) -> None:
 
 
 def _show(df, as_json: bool) -> int:
-    import pandas as pd
-
     if as_json:
         print_json({"rows": df.astype(object).where(pd.notna(df), None).to_dict(orient="records")})
     else:
@@ -27,8 +29,6 @@ def _show(df, as_json: bool) -> int:
 
 
 def run_regions(args) -> int:
-    from joulebook import data
-
     df = data.regions_frame()
     if args.kind:
         df = df[df["kind"] == args.kind]
@@ -36,6 +36,4 @@ def run_regions(args) -> int:
 
 
 def run_accelerators(args) -> int:
-    from joulebook.models.hardware import accelerator_frame
-
     return _show(accelerator_frame(), args.json)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from joulebook.site import build
+from joulebook.sweeps.cluster import check_cluster
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("reports", help="build the HTML report site from the parameterized notebooks")
@@ -38,9 +41,6 @@ def _positive_int(text: str) -> int:
 
 
 def _build(args) -> int:
-    from joulebook.site import build
-    from joulebook.sweeps.cluster import check_cluster
-
     if args.cluster is not None:
         check_cluster(args.cluster)
     result = build(args.config, args.out, only=args.only, region=args.region, with_code=args.with_code,

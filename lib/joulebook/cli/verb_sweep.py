@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from joulebook.cli._common import print_json
+from joulebook.cli._common import fmt, print_json
+from joulebook.core.errors import InputError
+from joulebook.sweeps import engine as sweep
 
 
 def register(sub) -> None:
@@ -25,9 +27,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from joulebook.core.errors import InputError
-    from joulebook.sweeps import engine as sweep
-
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs", f"must be >= 1, got {args.jobs}")
     spec = sweep.load_spec(args.spec)
@@ -50,7 +49,7 @@ def run(args) -> int:
           f"skipped {res.skipped} already written; {res.duration_s:.1f} s "
           f"({res.evaluated_scenarios / max(res.duration_s, 1e-9):,.0f} scenarios/s)")
     for c, st in s["columns"].items():
-        print(f"  {c}: min {st['min']:.4g}  median~ {st['median_approx']:.4g}  max {st['max']:.4g}"
+        print(f"  {c}: min {fmt(st['min'])}  median~ {fmt(st['median_approx'])}  max {fmt(st['max'])}"
               if st["min"] is not None else f"  {c}: no values")
     print(f"best by {s['best']['objective']}: {len(s['best']['rows'])} group(s); see {res.out_dir / sweep.SUMMARY}")
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from joulebook.cli._common import fmt, print_json
+from joulebook.display import format as display_format
+from joulebook.models import modelcheck
 
 
 def register(sub) -> None:
@@ -19,12 +21,10 @@ def register(sub) -> None:
 
 
 def _yes(v) -> str:
-    return "n/a" if v is None or v != v else ("yes" if v else "no")
+    return display_format.text(v if display_format.is_missing(v) else bool(v))
 
 
 def run(args) -> int:
-    from joulebook.models import modelcheck
-
     v = modelcheck.validate(args.family or None, args.role)
     if args.json:
         print_json(v.to_dict())
@@ -38,7 +38,7 @@ def run(args) -> int:
             head = f"  [{r['role']}] {r['case_id']}  {r['quantity']}: measured {fmt(r['measured'])} {r['unit']}"
             if r["status"] == modelcheck.STATUS_OK:
                 print(f"{head}\n      model {fmt(r['model'])} [{fmt(r['low'])} .. {fmt(r['high'])}]  "
-                      f"ratio {r['ratio']:.3g}  covered {_yes(r['covered'])}")
+                      f"ratio {fmt(r['ratio'])}  covered {_yes(r['covered'])}")
             else:
                 print(f"{head}\n      not evaluable: {r['reason']}")
             if r["command"]:
@@ -48,7 +48,7 @@ def run(args) -> int:
           f"band = within x{v.band:g}):")
     cols = ("family", "role", "n", "median", "worst", "worst case", "median ratio", "coverage", "band")
     rows = [(s["family"], s["role"], f"{s['n_evaluated']}/{s['n_cases']}", _x(s["median_factor"]),
-             _x(s["worst_factor"]), s["worst_case"] or "-", fmt(s["median_ratio"]), _p(s["coverage"]),
+             _x(s["worst_factor"]), s["worst_case"] or display_format.MISSING, fmt(s["median_ratio"]), _p(s["coverage"]),
              _p(s["within_band"])) for s in v.summary.to_dict(orient="records")]
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows, strict=False)]
     for line in (cols, *rows):
@@ -61,8 +61,8 @@ def run(args) -> int:
 
 
 def _x(v) -> str:
-    return "n/a" if v is None or v != v else f"x{v:.2f}"
+    return display_format.MISSING if display_format.is_missing(v) else f"×{display_format.number(v)}"
 
 
 def _p(v) -> str:
-    return "n/a" if v is None or v != v else f"{100 * v:.0f} %"
+    return display_format.percent(v)

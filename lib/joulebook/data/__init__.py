@@ -12,6 +12,7 @@ Nothing is read at import time.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import math
@@ -297,8 +298,6 @@ _CACHED: list = []
 
 def cached(fn):
     """Memoise a look-up per data folder (cleared by :func:`clear_cache`). Arguments must be hashable."""
-    import functools
-
     @functools.lru_cache(maxsize=4096)
     def inner(_dir, *args, **kw):
         return fn(*args, **kw)
@@ -621,8 +620,6 @@ def _validate(name: str, df: pd.DataFrame, known_sources: set[str] | None, direc
 
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
-    import csv
-
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))

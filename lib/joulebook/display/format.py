@@ -17,12 +17,18 @@ House style, written once here:
 * **Units**: in column headers, ``Name (unit)`` (:func:`header`), not in every cell.
 * **Booleans**: ``yes`` / ``no``.
 
-Other modules still carry their own formatters (not migrated yet): ``joulebook.display.report.number``
-and ``report.table`` ("n/a" for missing), ``joulebook.display.prose`` (``sig``, ``usd`` as
-"USD 1,234", ``pct``, ``mass_kg``...), ``measure/story.py`` and ``measure/analysis.py`` (``pct``),
-and the ``TABLE_FORMATS`` / f-string formats in ``planning.py``, ``precision.py``, ``roi.py``,
-``compression.py``, ``schedule.py``, ``cli/verb_plan.py``, ``cli/_common.py`` and
-``reports/site.py``.
+**Prose** (sentences, headlines, tiles) scales units to the value: :func:`quantity`,
+:func:`energy_kwh` (``12 MWh``), :func:`mass_kg` (``4.35 t CO2e``), :func:`water_l`, :func:`hours`,
+:func:`seconds`, :func:`tokens` (``200 billion``), :func:`params` (``7B``), :func:`count`;
+:func:`money` with ``words=True`` writes ``2.5 million USD``.
+
+Where formatting lives: here. :mod:`joulebook.display.prose` (``sig``, ``usd``, ``pct``,
+``mass_kg``, ...), :func:`joulebook.display.report.number` / :func:`~joulebook.display.report.table`
+and the CLI's human output (``joulebook.cli._common.fmt``) are thin wrappers over this module,
+kept so that their callers need not change. :mod:`joulebook.display.tables` builds reader tables
+from it. Still formatting on their own (to migrate): the site index's ``format_number``
+(``joulebook.site.index``) and the ``TABLE_FORMATS`` / f-string formats in ``models/planning.py``,
+``precision.py``, ``roi.py``, ``compression.py``, ``schedule.py`` and ``cli/verb_plan.py``.
 """
 
 from __future__ import annotations
@@ -119,10 +125,15 @@ def parse(text_value: str) -> float | None:
     return float(s.replace(",", ""))
 
 
-def money(v: Any, currency: str = "USD", digits: int = DIGITS) -> str:
-    """An amount of money: ``1,230 USD`` (3 s.f.), MISSING when missing."""
+def money(v: Any, currency: str = "USD", digits: int = DIGITS, *, words: bool = False) -> str:
+    """An amount of money: ``1,230 USD`` (3 s.f.), MISSING when missing.
+
+    ``words=True`` (for prose) writes a million and more in words: ``2.5 million USD``.
+    """
     if is_missing(v):
         return MISSING
+    if words:
+        return f"{count(v, digits)} {currency}"
     return f"{number(float(v), digits)} {currency}"
 
 
@@ -200,6 +211,88 @@ def quantity(v: Any, unit: str, digits: int = DIGITS) -> str:
         if abs(f) >= scale:
             return f"{number(f / scale, digits)} {name}"
     return f"{number(f, digits)} {unit}"
+
+
+def _scaled(v: Any, steps: tuple[tuple[float, str], ...], sep: str = " ", digits: int = DIGITS) -> str:
+    """``v`` in the first unit of ``steps`` (factor, unit; largest first) it reaches; below the last, in the last."""
+    if is_missing(v):
+        return MISSING
+    f = float(v)
+    factor, unit = next(((fa, u) for fa, u in steps if abs(f) >= fa), steps[-1])
+    return f"{number(f / factor, digits)}{sep}{unit}".rstrip()
+
+
+def energy_kwh(v: Any, digits: int = DIGITS) -> str:
+    """Energy for prose: ``500 Wh``, ``12 MWh``."""
+    return _scaled(v, ((1e6, "GWh"), (1e3, "MWh"), (1.0, "kWh"), (1e-3, "Wh")), digits=digits)
+
+
+def energy_j(v: Any, digits: int = DIGITS) -> str:
+    """Energy in joules for prose: ``290 kJ``."""
+    return _scaled(v, ((1e9, "GJ"), (1e6, "MJ"), (1e3, "kJ"), (1.0, "J")), digits=digits)
+
+
+def power_kw(v: Any, digits: int = DIGITS) -> str:
+    """Power for prose: ``450 kW``, ``1.2 MW``."""
+    return _scaled(v, ((1e3, "MW"), (1.0, "kW")), digits=digits)
+
+
+def mass_kg(v: Any, digits: int = DIGITS) -> str:
+    """Emissions for prose: ``431 kg CO2e`` below a tonne, ``4.35 t CO2e`` above."""
+    return _scaled(v, ((1e3, "t CO2e"), (1.0, "kg CO2e")), digits=digits)
+
+
+def water_l(v: Any, digits: int = DIGITS) -> str:
+    """Water for prose: litres below 10,000 L, cubic metres above (``41.9 m³``)."""
+    if is_missing(v):
+        return MISSING
+    f = float(v)
+    return f"{number(f, digits)} L" if abs(f) < 1e4 else f"{number(f / 1e3, digits)} m³"
+
+
+def hours(v: Any, digits: int = DIGITS) -> str:
+    """A duration in hours for prose: ``30 min``, ``30 h``, ``124 h (5.17 days)``."""
+    if is_missing(v):
+        return MISSING
+    f = float(v)
+    if f < 1:
+        return f"{number(f * 60, digits)} min"
+    if f < 48:
+        return f"{number(f, digits)} h"
+    return f"{number(f, digits)} h ({number(f / 24, digits)} days)"
+
+
+def seconds(v: Any, digits: int = DIGITS) -> str:
+    """A duration in seconds for prose: ``12.3 ms``, ``4.5 s``."""
+    if is_missing(v):
+        return MISSING
+    f = float(v)
+    return f"{number(f * 1000, digits)} ms" if f < 1 else f"{number(f, digits)} s"
+
+
+def tokens(v: Any, digits: int = DIGITS) -> str:
+    """A token count for prose: ``200 billion``, ``350 million``."""
+    return count(v, digits)
+
+
+def params(v: Any, digits: int = DIGITS) -> str:
+    """A model size: ``7B``, ``350M``, ``1.3B``."""
+    return _scaled(v, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, "")), sep="", digits=digits)
+
+
+def span(lo: Any, hi: Any, fmt=number) -> str:
+    """``range 9.1 MWh to 14.2 MWh`` through ``fmt``; empty when either end is missing."""
+    if is_missing(lo) or is_missing(hi):
+        return ""
+    return f"range {fmt(lo)} to {fmt(hi)}"
+
+
+def listing(items) -> str:
+    """``a, b and c`` (empty items left out)."""
+    items = [str(i) for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def value(v: Any, kind: str = "number", digits: int = DIGITS) -> str:

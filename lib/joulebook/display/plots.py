@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from joulebook.display import format
+
 PALETTE = "colorblind"
 FIGURE_DPI = 80  # keeps embedded PNGs small (a report page stays well under 2 MB)
 
@@ -45,10 +47,8 @@ def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str | Non
     cols = [colors[1] if (highlight is not None and lab == highlight) else colors[0] for lab in labels]
     ax.barh(list(map(str, labels)), values, color=cols)
     ax.invert_yaxis()
-    from joulebook.display.report import number
-
     for i, v in enumerate(values):
-        ax.text(v, i, " " + (fmt.format(v) if fmt else number(v, 3)), va="center", fontsize=9)
+        ax.text(v, i, " " + (fmt.format(v) if fmt else format.number(v)), va="center", fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.margins(x=0.18)
@@ -67,3 +67,18 @@ def show(fig=None) -> None:
         display(fig)
     finally:
         plt.close(fig)
+
+
+def log_ticks(axis, lo: float, hi: float) -> None:
+    """Log-axis tick labels that do not collide: over 2.5 decades and more, decades only; on a narrower range,
+    1-2-5 steps written as plain numbers (:func:`joulebook.display.format.number`)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+
+    if not (lo > 0 and hi > lo) or math.log10(hi / lo) >= 2.5:
+        axis.set_minor_formatter(NullFormatter())
+        return
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: format.number(x)))
+    axis.set_minor_locator(NullLocator())

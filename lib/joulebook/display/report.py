@@ -14,8 +14,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from joulebook import __version__
-from joulebook.core.io import atomic_write_json
+import pandas as pd
+
+from joulebook import __version__, data
+from joulebook.core.io import atomic_write_json, to_jsonable
+from joulebook.display import format as fmt
 
 METRICS_ENV = "JOULEBOOK_METRICS_PATH"
 COMMIT_ENV = "JOULEBOOK_GIT_COMMIT"
@@ -63,50 +66,62 @@ def finding(headline: str, tiles: Iterable[tuple[str, str] | tuple[str, str, str
 
 
 def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None = None, index: bool = False) -> None:
-    """Display a DataFrame as a compact HTML table with number formats (cells and caption are escaped)."""
+    """Display a DataFrame as a compact HTML table (cells and caption are escaped).
+
+    Numbers go through :func:`joulebook.display.format.number` (3 s.f.), a missing value is "—"
+    (:data:`~joulebook.display.format.MISSING`), booleans are yes / no; ``formats`` (column -> a
+    ``str.format`` pattern) is applied to the present values of a column. For reader tables with
+    names and units in the headers, use :func:`joulebook.display.tables.table`.
+    """
     from IPython.display import HTML, display
 
-    df = df.copy()
-    for col in df.columns:
-        fmt = (formats or {}).get(col)
-        if fmt is not None:
-            df[col] = [(fmt.format(v) if v is not None and v == v else "n/a") for v in df[col]]
-        elif df[col].dtype.kind in "fi":
-            df[col] = [number(v) for v in df[col]]
-    html = df.to_html(index=index, border=0, classes="jb-table", escape=True, na_rep="n/a")
-    if caption:
-        html = f"<p><b>{_html.escape(str(caption), quote=True)}</b></p>" + html
+    html = table_html(df, formats=formats, caption=caption, index=index)
     display(HTML(html))
 
 
-def number(v: Any, digits: int = 4) -> str:
-    """A readable number: thousands separators, ``digits`` significant figures, no 1.2e+04 for ordinary sizes."""
-    import math
+def table_html(df, *, formats: Mapping[str, str] | None = None, caption: str | None = None,
+               index: bool = False) -> str:
+    """The HTML :func:`table` displays."""
+    df = df.copy()
+    for col in df.columns:
+        pattern = (formats or {}).get(col)
+        if pattern is not None:
+            df[col] = [fmt.MISSING if fmt.is_missing(v) else pattern.format(v) for v in df[col]]
+        elif df[col].dtype.kind in "fiub":
+            df[col] = [number(v) for v in df[col]]
+        else:
+            df[col] = [fmt.text(v) if fmt.is_missing(v) or isinstance(v, bool) else v for v in df[col]]
+    html = df.to_html(index=index, border=0, classes="jb-table", escape=True, na_rep=fmt.MISSING)
+    if caption:
+        html = f"<p><b>{_html.escape(str(caption), quote=True)}</b></p>" + html
+    return html
 
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
-        return str(v)
-    from joulebook.display.prose import sig
 
-    if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
-        return f"{int(v):,}"
-    f = float(v)
-    a = abs(f)
-    if a >= 1e15 or 0 < a < 1e-4:
-        return f"{f:.{digits - 1}e}"
-    if a >= 10 ** (digits - 1):  # whole units: no rounding away of digits left of the point
-        return f"{f:,.0f}"
-    return sig(f, digits)
+def number(v: Any, digits: int = fmt.DIGITS) -> str:
+    """A readable number: :func:`joulebook.display.format.number` (text that is no number is shown as given)."""
+    if isinstance(v, str) and not fmt.is_missing(v):
+        return v
+    return fmt.number(v, digits)
 
 
 def _param(v: Any) -> str:
-    from joulebook.cli._common import to_jsonable
-
     v = to_jsonable(v)
+    if v is None:
+        return fmt.MISSING
     if isinstance(v, float):
         return f"{v:.6g}" if abs(v) >= 1e6 and v == int(v) else number(v, 6)
-    return json.dumps(v)
+    return json.dumps(_no_nulls(v), ensure_ascii=False)
+
+
+def _no_nulls(v: Any) -> Any:
+    """``v`` (JSON-ready) with every None as the MISSING marker, so a parameter never reads ``null``."""
+    if v is None:
+        return fmt.MISSING
+    if isinstance(v, dict):
+        return {k: _no_nulls(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_nulls(x) for x in v]
+    return v
 
 
 def git_head(where: str | os.PathLike | None = None) -> str:
@@ -127,10 +142,6 @@ def git_commit() -> str:
 
 def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iterable[str] = ()) -> None:
     """Show the provenance block: parameters, assumptions, data sources, versions."""
-    import pandas as pd
-
-    from joulebook import data
-
     md(
         f"**Provenance.** joulebook {__version__}, commit `{git_commit()}`, "
         f"data fingerprint `{data.fingerprint()}`. Every number below comes from the library's models "
@@ -140,9 +151,8 @@ def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iter
     table(params, caption="Parameters of this run")
     if assumptions is not None and len(assumptions):
         df = assumptions.to_frame()
-        df["value"] = [v if isinstance(v, str) else (_param(v) if isinstance(v, (int, float)) else json.dumps(v))
-                       for v in df["value"]]
-        df["overridden"] = ["yes" if o else "" for o in df["overridden"]]
+        df["value"] = [v if isinstance(v, str) else _param(v) for v in df["value"]]
+        df["overridden"] = ["yes" if o else "no" for o in df["overridden"]]
         table(df, caption="Assumptions used (override any of them by name)")
     ids = sorted(set(source_ids))
     if ids:
@@ -155,8 +165,6 @@ def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike | None = N
     Outside the runner (no ``JOULEBOOK_METRICS_PATH`` and no ``path``) nothing is
     written; the metrics are returned so an interactive session can look at them.
     """
-    from joulebook.cli._common import to_jsonable
-
     clean = to_jsonable(dict(metrics))
     target = path or os.environ.get(METRICS_ENV)
     if target:

@@ -19,6 +19,9 @@ a serving mode not built) is marked ``not_evaluable`` with the reason, never dro
     ratio        = model central / measured
     |ln ratio|   = the miss as a symmetric factor: 0.223 is x1.25 either way
     covered      = model low <= measured <= model high
+
+The report page built on it (finding, reader tables, the parity figure, metrics) is
+:mod:`joulebook.stories.validation`; models import no display code.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import pandas as pd
 
 from joulebook import data
 from joulebook.core.errors import DataValidationError, InputError, JoulebookError, UnknownNameError
-from joulebook.display import plots
 from joulebook.models import inference, training
 from joulebook.models import presets as models
 
@@ -599,11 +601,13 @@ def summarize(results: pd.DataFrame, band: float = BAND) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def validate(families: Iterable[str] | str | None = None, roles: Iterable[str] | str | None = None) -> Validation:
-    """Run every chosen case and summarise: what ``joulebook validate`` prints and the report shows."""
+def validate(families: Iterable[str] | str | None = None, roles: Iterable[str] | str | None = None,
+             band: float = BAND) -> Validation:
+    """Run every chosen case and summarise with the x``band`` band: what ``joulebook validate`` prints and the
+    report (:mod:`joulebook.stories.validation`) shows."""
     fams, rls = check_families(families), check_roles(roles)
-    res = run_cases(fams, rls)
-    return Validation(res, summarize(res), fams, rls)
+    res = add_ratios(run_cases(fams, rls), band)
+    return Validation(res, summarize(res, band), fams, rls, band)
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -613,194 +617,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-# --------------------------------------------------------------------------- the report (notebooks/90_model_validation)
-
-PARAMETER_DEFAULTS: dict[str, Any] = {"families": [], "roles": ["fit", "check"], "band": BAND}
-
-
-def check_parameters(**params) -> dict[str, Any]:
-    """Validate the notebook's parameters; unknown names, families and roles list close matches."""
-    unknown = set(params) - set(PARAMETER_DEFAULTS)
-    if unknown:
-        raise UnknownNameError(sorted(unknown)[0], PARAMETER_DEFAULTS, parameter="parameters")
-    p = {**PARAMETER_DEFAULTS, **params}
-    if isinstance(p["families"], str) or isinstance(p["roles"], str):
-        raise InputError("families" if isinstance(p["families"], str) else "roles", "give a list, e.g. ['training_runs']")
-    p["families"] = check_families(p["families"])
-    p["roles"] = check_roles(p["roles"])
-    band = p["band"]
-    if isinstance(band, bool) or not isinstance(band, (int, float)) or not (1.0 < float(band) <= 10.0):
-        raise InputError("band", f"a factor above 1 (e.g. 1.25), got {band!r}")
-    p["band"] = float(band)
-    return p
-
-
-def validate_from_parameters(params: Mapping[str, Any]) -> Validation:
-    res = add_ratios(run_cases(params["families"], params["roles"]), params["band"])
-    return Validation(res, summarize(res, params["band"]), list(params["families"]), list(params["roles"]),
-                      params["band"])
-
-
-def cases_table(v: Validation) -> pd.DataFrame:
-    """The case table as the report shows it."""
-    t = v.cases[["family", "case_id", "role", "quantity", "measured", "model", "low", "high", "ratio", "covered",
-                 "status", "command"]].copy()
-    t["covered"] = ["n/a" if pd.isna(c) else ("yes" if c else "no") for c in t["covered"]]
-    t["status"] = [s if s == STATUS_OK else f"{s}: {r}" for s, r in zip(v.cases["status"], v.cases["reason"], strict=True)]
-    return t
-
-
-def summary_table(v: Validation) -> pd.DataFrame:
-    return v.summary[["family", "role", "n_cases", "n_evaluated", "median_factor", "worst_factor", "worst_case",
-                      "median_ratio", "share_high", "coverage", "within_band"]]
-
-
-def assumptions_frame() -> pd.DataFrame:
-    return pd.DataFrame(list(assumptions()))
-
-
-def _pct(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f} %"
-
-
-def _factor(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"x{x:.2f}"
-
-
-def _row(v: Validation, family: str, role: str) -> dict[str, Any] | None:
-    s = v.summary[(v.summary["family"] == family) & (v.summary["role"] == role)]
-    return None if s.empty else s.iloc[0].to_dict()
-
-
-def summary_text(v: Validation) -> str:
-    """What the numbers say, written from this run's summary."""
-    parts = []
-    for role, what in (("check", "check cases (never used for fitting)"), ("fit", "fitting cases")):
-        r = _row(v, "all", role)
-        if r is None or not r["n_evaluated"]:
-            continue
-        parts.append(f"On the {r['n_evaluated']} {what} the model's median miss is {_factor(r['median_factor'])} "
-                     f"(worst {_factor(r['worst_factor'])}, `{r['worst_case']}`); its low–high range covers "
-                     f"{_pct(r['coverage'])} of the measurements and {_pct(r['within_band'])} fall within "
-                     f"x{v.band:g} of the central value.")
-    ne = int((v.cases["status"] != STATUS_OK).sum())
-    if ne:
-        parts.append(f"{ne} case(s) cannot be expressed by this build (e.g. an accelerator not in the data or a "
-                     "serving mode not built) and are listed as not evaluable, with the reason.")
-    return " ".join(parts) if parts else "No case could be evaluated."
-
-
-def _direction(r: Mapping[str, Any]) -> str:
-    """In which direction a group of cases errs: high, low, or both ways (share of ratios above 1)."""
-    if r["median_abs_ln_ratio"] <= 0.02:
-        return "on target"
-    if r["share_high"] >= 0.8:
-        return "the model runs high"
-    if r["share_high"] <= 0.2:
-        return "the model runs low"
-    return f"the model errs both ways: {_pct(r['share_high'])} of cases high"
-
-
-def family_text(v: Validation, family: str) -> str:
-    """One line per role for a family: how far to trust it."""
-    out = [f"**{FAMILY_TITLES.get(family, family)}**"]
-    for role in ROLES:
-        r = _row(v, family, role)
-        if r is None:
-            continue
-        if not r["n_evaluated"]:
-            out.append(f"{role}: {r['n_cases']} case(s), none evaluable in this build.")
-            continue
-        out.append(f"{role}: {r['n_evaluated']} of {r['n_cases']} evaluated; median miss {_factor(r['median_factor'])} "
-                   f"({_direction(r)}; median ratio {r['median_ratio']:.2f}), worst "
-                   f"{_factor(r['worst_factor'])}; low–high covers {_pct(r['coverage'])}.")
-    return "  \n".join(out)
-
-
-def families_text(v: Validation) -> str:
-    """:func:`family_text` for every family of the run, one paragraph each."""
-    return "\n\n".join(family_text(v, f) for f in dict.fromkeys(v.cases["family"]))
-
-
-TABLE_FORMATS = {"median_factor": "x{:.2f}", "worst_factor": "x{:.2f}", "median_ratio": "{:.3g}",
-                 "share_high": "{:.0%}", "coverage": "{:.0%}", "within_band": "{:.0%}", "ratio": "{:.3g}"}
-
-
-def parity_figure(v: Validation, band: float = BAND):
-    """Model against measured on log-log axes, one panel per family: y = x, the x``band`` band, low-high bars;
-    circles are fit cases, triangles check cases, one colour per quantity."""
-    ok = v.cases[v.cases["status"] == STATUS_OK]
-    fams = [f for f in dict.fromkeys(v.cases["family"]) if f in set(ok["family"])] or list(dict.fromkeys(v.cases["family"]))
-    ncols = min(3, max(1, len(fams)))
-    nrows = math.ceil(len(fams) / ncols)
-    fig, axes = plots.figure(nrows, ncols, figsize=(4.2 * ncols, 3.9 * nrows), squeeze=False)
-    import seaborn as sns
-
-    colours = sns.color_palette(plots.PALETTE)
-    for ax, fam in zip(axes.ravel(), fams, strict=False):
-        g = ok[ok["family"] == fam]
-        quantities = list(dict.fromkeys(g["quantity"]))
-        for j, q in enumerate(quantities):
-            for role, marker in (("fit", "o"), ("check", "^")):
-                h = g[(g["quantity"] == q) & (g["role"] == role)]
-                if h.empty:
-                    continue
-                err = np.vstack([h["model"] - h[["low", "high"]].min(axis=1), h[["low", "high"]].max(axis=1) - h["model"]])
-                ax.errorbar(h["measured"], h["model"], yerr=np.clip(err, 0, None), fmt=marker, ms=5, lw=0.8,
-                            color=colours[j % len(colours)], alpha=0.85, label=f"{q} ({role})")
-        vals = pd.concat([g["measured"], g["low"], g["high"]]).to_numpy(float)
-        vals = vals[np.isfinite(vals) & (vals > 0)]
-        lo, hi = (vals.min() / 1.6, vals.max() * 1.6) if len(vals) else (0.1, 10.0)
-        x = np.geomspace(lo, hi, 50)
-        ax.plot(x, x, color="0.3", lw=1, label="y = x")
-        ax.fill_between(x, x / band, x * band, color="0.6", alpha=0.2, label=f"x{band:g} band")
-        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured", ylabel="model",
-               title=fam.replace("_", " "))
-        ax.legend(fontsize=7, loc="best")
-    for ax in axes.ravel()[len(fams):]:
-        ax.set_visible(False)
-    return fig
-
-
-def metrics(v: Validation) -> dict[str, Any]:
-    """The report's metrics.json: title, one-sentence finding, 2-4 key figures."""
-    chk, fit = _row(v, "all", "check"), _row(v, "all", "fit")
-    main = chk if chk and chk["n_evaluated"] else fit
-    label = "check" if main is chk else "fit"
-    if main is None or not main["n_evaluated"]:
-        finding = "No validation case could be evaluated with this build."
-        kf = [{"label": "cases", "value": int(len(v.cases)), "unit": "cases"},
-              {"label": "evaluated", "value": 0, "unit": "cases"}]
-    else:
-        finding = (f"On {main['n_evaluated']} {label} cases the model's median miss is {_factor(main['median_factor'])} "
-                   f"and its low-high range covers {_pct(main['coverage'])} of the measurements.")
-        kf = [{"label": f"median miss ({label} cases)", "value": round(float(main["median_factor"]), 4), "unit": "x"},
-              {"label": f"covered by low-high ({label} cases)", "value": round(100 * float(main["coverage"]), 2),
-               "unit": "%"},
-              {"label": "cases evaluated", "value": int((v.cases["status"] == STATUS_OK).sum()), "unit": "cases"}]
-        if fit and fit["n_evaluated"] and main is not fit:
-            kf.insert(2, {"label": "median miss (fit cases)", "value": round(float(fit["median_factor"]), 4), "unit": "x"})
-    by_family = {f"{r['family']}:{r['role']}": {"n": int(r["n_evaluated"]),
-                                                "median_abs_ln_ratio": _round(r["median_abs_ln_ratio"]),
-                                                "coverage": _round(r["coverage"])}
-                 for r in v.summary.to_dict(orient="records")}
-    return {"title": "Model validation: predicted against measured", "finding": finding, "key_figures": kf,
-            "families": list(v.families), "roles": list(v.roles), "by_family": by_family,
-            "not_evaluable": int((v.cases["status"] != STATUS_OK).sum())}
-
-
-def _round(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
-
-
-def report_metrics(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The metrics the notebook writes, computed directly from its parameters (for the runner's check)."""
-    return metrics(validate_from_parameters(check_parameters(**dict(parameters))))
-
-
-__all__ = ["ROLES", "FAMILIES", "FAMILY_TITLES", "BAND", "assumptions", "DEPLOYMENT_PROMPT_TOKENS", "DEPLOYMENT_OUTPUT_TOKENS", "NotEvaluable",
-           "UnknownFamilyError", "ModelCall", "Validation", "cases", "known_families", "check_families", "check_roles",
-           "call_probe_decode", "call_probe_training", "call_inference_serving", "call_inference_deployment",
-           "call_training_runs", "MAPPERS", "cli_command", "run_cases", "add_ratios", "summarize", "validate",
-           "PARAMETER_DEFAULTS", "check_parameters", "validate_from_parameters", "cases_table", "summary_table",
-           "assumptions_frame", "summary_text", "family_text", "families_text", "TABLE_FORMATS", "parity_figure", "metrics", "report_metrics"]
+__all__ = ["ROLES", "FAMILIES", "FAMILY_TITLES", "BAND", "assumptions", "DEPLOYMENT_PROMPT_TOKENS",
+           "DEPLOYMENT_OUTPUT_TOKENS", "NotEvaluable", "UnknownFamilyError", "ModelCall", "Validation", "cases",
+           "known_families", "check_families", "check_roles", "call_probe_decode", "call_probe_training",
+           "call_inference_serving", "call_inference_deployment", "call_training_runs", "MAPPERS", "cli_command",
+           "run_cases", "add_ratios", "summarize", "validate"]

@@ -73,8 +73,9 @@ import pandas as pd
 
 from joulebook import __version__, data
 from joulebook.core.errors import InputError, JoulebookError, reject_unknown
-from joulebook.core.io import read_toml
+from joulebook.core.io import atomic_write_json, read_toml
 from joulebook.models import grid, inference, training
+from joulebook.models import presets as models
 from joulebook.sweeps.cluster import check_cluster, dask_client
 
 SPEC_KEYS = {"model", "fixed", "axes", "scenarios", "max_scenarios", "partition_size", "group_by", "objective",
@@ -263,8 +264,6 @@ def _whole_key(raw: dict[str, Any], key: str, default: int) -> int:
 
 def _check_names(name: str, values: Iterable[Any]) -> None:
     """Unknown regions, accelerators or model presets fail here, with close matches."""
-    from joulebook.models import presets as models
-
     for v in values:
         if name == "region":
             data.region(str(v))
@@ -733,8 +732,6 @@ def run_sweep(spec: Spec, out_dir: str | os.PathLike, *, cluster: str | None = N
                       "evaluated_partitions": sum(r["evaluated"] for r in results),
                       "skipped_partitions": sum(not r["evaluated"] for r in results),
                       "duration_s": round(time.perf_counter() - t0, 3)}
-    from joulebook.core.io import atomic_write_json
-
     atomic_write_json(out / SUMMARY, summary)
     os.chmod(out / SUMMARY, 0o644)
     ev = [r for r in results if r["evaluated"]]
