@@ -376,7 +376,7 @@ def test_second_build_into_a_locked_folder_refuses_with_one_line(tmp_path, capsy
 
 def test_lock_dies_with_its_holder(tmp_path):
     out = tmp_path / "site"
-    code = ("import sys, time; from pathlib import Path; from joulebook.site import site\n"
+    code = ("import sys, time; from pathlib import Path; from joulebook.site import index as site\n"
             f"with site.locked(Path({str(out)!r})):\n    print('locked', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
