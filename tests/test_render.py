@@ -107,8 +107,9 @@ def test_finding_first_provenance_folded_rerun_last(executed):
     rerun = rerun_commands("fixture", "fixture", "tests/fixtures/fixture_report.ipynb", {"scale": 1.5})
     page = render_html(ok.executed_path, title="t", rerun=rerun)
     finding = page.index('<section class="jb-finding">')
-    assert '<p class="jb-headline">render &lt;test&gt;: the largest bar is <b>4.5</b>' in page
-    assert page.count('class="jb-tile"') == 2 and '<span class="jb-tile-value">4.5 units</span>' in page
+    assert '<p class="jb-headline">The largest bar is <b>4.5</b>.</p>' in page
+    assert page.count('class="jb-tile"') == 3 and '<span class="jb-tile-value">4.5 units</span>' in page
+    assert '<span class="jb-tile-value">render &lt;test&gt;</span>' in page
     assert finding < page.index("<img ") < page.index('<details class="jb-provenance">')
     # one fold holding both provenance-tagged cells (the heading and its text), and nothing else
     assert page.count('<details class="jb-provenance">') == 1
@@ -120,7 +121,7 @@ def test_finding_first_provenance_folded_rerun_last(executed):
     assert page.index('<details class="jb-provenance">') < page.index('<details class="jb-rerun">')
     assert "<code>joulebook reports build --only fixture --out reports</code>" in box
     assert "<code>papermill tests/fixtures/fixture_report.ipynb out.ipynb -p scale 1.5</code>" in box
-    assert finding_headline(ok.executed_path) == "render <test>: the largest bar is 4.5, three times the smallest."
+    assert finding_headline(ok.executed_path) == "The largest bar is 4.5."
 
 
 @pytest.mark.slow
@@ -214,6 +215,17 @@ def test_a_figure_without_alt_text_gets_an_empty_alt_not_a_placeholder():
     assert 'alt=""' in tag and "Figure" not in tag
     with pytest.raises(AssertionError):
         check_alt_text(page)
+
+
+def test_numbers_in_plain_html_tables_are_marked_for_right_alignment():
+    import pandas as pd
+
+    markup = pd.DataFrame({"region": ["us-va", "se"], "energy": ["1,230", "-4.5"], "share": ["12 %", "null"]}).to_html()
+    nb = _nb(("code", "t", (), [nbformat.v4.new_output("display_data", data={"text/html": markup})]))
+    page = render_html(nb, title="t")
+    assert '<td class="n">1,230</td>' in page and '<td class="n">-4.5</td>' in page and '<td class="n">12 %</td>' in page
+    assert "<td>us-va</td>" in page and "<td>null</td>" in page
+    assert "<td>" in nb.cells[0].outputs[0].data["text/html"]  # the caller's notebook is not changed
 
 
 def test_no_finding_is_none():

@@ -139,6 +139,27 @@ def mark_folds(nb: Any, with_code: bool) -> None:
     close()
 
 
+# a bare <td> whose whole text is a number ("1,230", "-4.5", "12 %", "3.2e+05", "2×"): right-aligned by site.css
+_NUMERIC_TD = re.compile(r"<td>(\s*[-+\u2212]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?\s*[%\u00d7x]?\s*)</td>")
+
+
+def mark_numeric_cells(nb: Any) -> None:
+    """Add ``class="n"`` to plain table cells holding only a number in HTML outputs (pandas ``to_html`` tables).
+
+    Tables from :mod:`joulebook.display.tables` mark their numeric cells themselves; this lines up
+    the numbers of any other HTML table the same way. Only the class attribute is added.
+    """
+    for cell in nb.cells:
+        for out in cell.get("outputs") or []:
+            data = out.get("data") or {}
+            markup = data.get("text/html")
+            if not markup:
+                continue
+            markup = "".join(markup) if isinstance(markup, list) else str(markup)
+            if "<td>" in markup:
+                data["text/html"] = _NUMERIC_TD.sub(r'<td class="n">\1</td>', markup)
+
+
 def finding_headline(notebook: Any) -> str | None:
     """The plain text of the finding block's headline in an executed notebook, or None if it shows none."""
     import nbformat
@@ -212,6 +233,7 @@ def render_html(notebook: Any, *, title: str, with_code: bool = False, failed: b
     nb = nbformat.from_dict(copy.deepcopy(dict(nb)))
     nb.metadata["title"] = str(title)
     mark_folds(nb, with_code or failed)
+    mark_numeric_cells(nb)
     exporter = _exporter(with_code or failed)
     resources = {
         "metadata": {"name": str(title)},
