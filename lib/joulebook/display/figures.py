@@ -1,8 +1,8 @@
 """Showing figures: once, at 2× resolution, with alt text that says what the figure shows.
 
 :func:`show` renders the figure itself (``bbox_inches="tight"``, like the inline backend) at
-:data:`SCALE` times its dpi, reduces the PNG to a 256-colour palette (charts use a handful of
-colours; the palette keeps a 2× image about as small as the full-colour 1× one was) and
+:data:`SCALE` times its dpi, reduces the PNG to a 256-colour palette (octree, no dithering: charts
+use a handful of colours, and a 2× palette image is smaller than the full-colour 1× one was) and
 displays it with its CSS size (``width``/``height`` metadata: the page shows it at its 1× size,
 sharp on high-density screens) and its ``alt`` text in the ``image/png`` metadata, which the
 site's page template writes into ``<img alt>``. The same figure gives the same bytes.
@@ -52,7 +52,7 @@ def png_bytes(fig, *, scale: int = SCALE, colors: int = PALETTE_COLORS) -> tuple
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             if colors:
-                small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
+                small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE,
                                                    dither=Image.Dither.NONE)
                 out = io.BytesIO()
                 small.save(out, format="PNG", optimize=True)
