@@ -94,6 +94,8 @@ def test_with_code_and_failed_pages_show_code(executed):
     page = render_html(bad.executed_path, title="t", failed=True, error=bad.error)
     assert has_code(page) and "This report failed" in page
     assert "Traceback (most recent call last)" in page and "must be &gt; 0" in page
+    assert "&lt;span" not in page and "The run stopped here:</strong>" in page  # papermill's raw-HTML markers
+    assert page.index("The run stopped here:") < page.index("Traceback (most recent call last)")
     # the traceback is on the page, not folded away: the failing cell is outside any <details>
     tb = page.index("Traceback (most recent call last)")
     assert page.rfind("<details", 0, tb) <= page.rfind("</details>", 0, tb)

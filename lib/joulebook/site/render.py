@@ -34,12 +34,16 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from joulebook.core.io import atomic_write_text
+
 RENDER_VERSION = "3"  # bump when the page layout changes (invalidates reused pages)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_PREFIX = "joulebook"
 TEMPLATE_NAME = f"{TEMPLATE_PREFIX}/page.html.j2"
 SITE_CSS = "site.css"  # the site's stylesheet, written once per site; every page links to it
 PROVENANCE_TAG = "provenance"  # cells with this tag are folded into <details class="jb-provenance">
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"  # papermill's raw-HTML error markers (shown escaped, they are noise)
+STOPPED_NOTE = "**The run stopped here:** the next cell raised the error shown under it."
 FINDING_ROLE = "finding"  # output metadata {"joulebook": {"role": "finding"}} marks the finding block
 
 
@@ -160,6 +164,22 @@ def mark_numeric_cells(nb: Any) -> None:
                 data["text/html"] = _NUMERIC_TD.sub(r'<td class="n">\1</td>', markup)
 
 
+def replace_papermill_markers(nb: Any) -> None:
+    """Drop papermill's error banner cell and turn its "stopped here" marker into one plain sentence.
+
+    papermill writes both as raw HTML, which pages show escaped; the page's own failure banner says
+    that the report failed and why.
+    """
+    kept = []
+    for cell in nb.cells:
+        if PAPERMILL_ERROR_TAG in _tags(cell) and cell.get("cell_type") == "markdown":
+            if 'id="papermill-error-cell"' not in "".join(cell.get("source") or ""):
+                continue
+            cell.source = STOPPED_NOTE
+        kept.append(cell)
+    nb.cells = kept
+
+
 def finding_headline(notebook: Any) -> str | None:
     """The plain text of the finding block's headline in an executed notebook, or None if it shows none."""
     import nbformat
@@ -232,6 +252,7 @@ def render_html(notebook: Any, *, title: str, with_code: bool = False, failed: b
     nb = nbformat.read(str(notebook), as_version=4) if isinstance(notebook, (str, os.PathLike)) else notebook
     nb = nbformat.from_dict(copy.deepcopy(dict(nb)))
     nb.metadata["title"] = str(title)
+    replace_papermill_markers(nb)
     mark_folds(nb, with_code or failed)
     mark_numeric_cells(nb)
     exporter = _exporter(with_code or failed)
@@ -268,7 +289,5 @@ def has_code(page: str) -> bool:
 
 
 def render_file(executed: Path, page: Path, **kw: Any) -> Path:
-    from joulebook.core.io import atomic_write_text
-
     atomic_write_text(page, render_html(executed, **kw))
     return page
