@@ -108,10 +108,12 @@ def _notebook_with_outputs() -> nbformat.NotebookNode:
 def test_every_value_a_page_shows_is_escaped(with_code, failed):
     page = render_html(_notebook_with_outputs(), title=f"Title {EVIL}", with_code=with_code, failed=failed,
                        error=f"RuntimeError: {EVIL}", links=[(f"x{PAYLOADS[3]}", f"text {EVIL}")],
-                       index_href=f"../{PAYLOADS[3]}", details=f"details {EVIL}")
+                       index_href=f"../{PAYLOADS[3]}", details=f"details {EVIL}",
+                       rerun=[(f"label {EVIL}", f"joulebook reports build --only {EVIL}")])
     assert live_markup(page) == []
     assert "&lt;script&gt;alert(" in page  # shown as text, not dropped
-    assert 'href="../site.css"' in page and "<style type=\"text/css\">\nbody.jp-Notebook" not in page
+    assert 'href="../site.css"' in page and "<style" not in page  # nbconvert's CSS is not inlined
+    assert page.count('<details class="jb-rerun">') == 1
     if failed:
         assert "This report failed." in page and "details " in page
 
@@ -222,6 +224,11 @@ def test_markup_through_every_parameter_and_error_path_never_goes_live(tmp_path)
     assert "This report failed." in evil and "RuntimeError: &lt;script&gt;alert(" in evil
     assert "Prose for <strong>&lt;script&gt;" in evil  # Markdown still renders; its HTML does not
     assert "Not executed." in (out / "rejected" / "report.html").read_text(encoding="utf-8")
+    # the label reaches the finding block, the index card and the re-run command: text everywhere
+    fixture = (out / "fixture" / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(" in fixture[fixture.index('<section class="jb-finding">'):]
+    assert "-r label " in fixture and "&lt;script&gt;alert(" in fixture[fixture.index('<details class="jb-rerun">'):]
+    assert "&lt;script&gt;alert(" in (out / "index.html").read_text(encoding="utf-8")
     # one stylesheet per site, linked from every page; the site is readable like any new file (umask 022)
     assert (out / SITE_CSS).is_file()
     assert all('site.css"' in p.read_text(encoding="utf-8") for p in pages)

@@ -1,13 +1,20 @@
-"""One plotting theme for every report, and small, deterministic figures."""
+"""One plotting theme for every report, and small, deterministic figures shown at 2× resolution.
+
+:func:`setup` applies the theme and makes IPython show every figure (``display(fig)``, the last
+expression of a cell, figures left open at the end of a cell) as a 2× palette PNG shown at its 1×
+size (:func:`joulebook.display.figures.png_bytes`); :func:`show` (and :func:`joulebook.display.figures.show`,
+which also takes the alt text) renders 2× palette PNGs shown at their 1× size.
+:func:`legend_outside` puts a legend beside or below the data instead of over it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from joulebook.display import format
+from joulebook.display import figures, format
 
 PALETTE = "colorblind"
-FIGURE_DPI = 80  # keeps embedded PNGs small (a report page stays well under 2 MB)
+FIGURE_DPI = 80  # CSS pixels per inch of figure size; PNGs carry 2× as many (figures.SCALE)
 
 
 def setup() -> None:
@@ -25,12 +32,25 @@ def setup() -> None:
         "svg.hashsalt": "joulebook",
         "path.simplify": True,
     })
-    try:  # inline PNG only, at the dpi above
+    try:  # inline PNG only: 2x palette PNGs shown at 1x size (width/height metadata), like figures.show
+        from IPython import get_ipython
+        from matplotlib.figure import Figure
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats("png")
+        shell = get_ipython()
+        if shell is not None:
+            shell.display_formatter.formatters["image/png"].for_type(Figure, png_formatter)
     except Exception:  # pragma: no cover - outside IPython
         pass
+
+
+def png_formatter(fig):
+    """IPython's image/png formatter for figures: (2x palette PNG, {width, height} in CSS pixels)."""
+    if not fig.axes and not fig.lines:
+        return None
+    data, width, height = figures.png_bytes(fig)
+    return data, {"width": width, "height": height}
 
 
 def figure(nrows: int = 1, ncols: int = 1, **kw: Any):
@@ -40,7 +60,7 @@ def figure(nrows: int = 1, ncols: int = 1, **kw: Any):
 
 
 def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str | None = None, highlight: str | None = None):
-    """Horizontal bars with value labels; ``highlight`` marks one label."""
+    """Horizontal bars with value labels; ``highlight`` marks one label; ``fmt``: a str.format pattern for the labels."""
     import seaborn as sns
 
     colors = sns.color_palette(PALETTE)
@@ -55,16 +75,46 @@ def bar(ax, labels, values, *, xlabel: str = "", title: str = "", fmt: str | Non
     return ax
 
 
-def show(fig=None) -> None:
-    """Render and close a figure so it appears exactly once in the output."""
+def legend_outside(ax, where: str = "right", **kw: Any):
+    """Put ``ax``'s legend outside the data: ``"right"`` (beside the axes, top-aligned) or ``"below"``.
+
+    Extra keywords go to ``ax.legend`` (e.g. ``title=``, ``ncol=``). Returns the legend (None if
+    the axes have no labelled artists).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    if where == "below":
+        opts = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.18), "ncol": min(len(handles), 4)}
+    elif where == "right":
+        opts = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
+    else:
+        raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    opts.update({"frameon": False, "borderaxespad": 0.0})
+    opts.update(kw)
+    return ax.legend(handles, labels, **opts)
+
+
+def show(fig=None, alt: str | None = None) -> None:
+    """Show a figure exactly once (2× PNG) and close it.
+
+    ``alt``: what the figure shows (the page's ``<img alt>``); without one, a description is built
+    from the figure's titles and axis labels (:func:`joulebook.display.figures.describe`). A figure
+    with neither is shown without alt text, which the site's tests report as a failure.
+    """
     import matplotlib.pyplot as plt
 
     if fig is None:
         fig = plt.gcf()
+    text = (alt or "").strip() or figures.describe(fig)
+    if text:
+        figures.show(fig, alt=text)
+        return
     try:
-        from IPython.display import display
+        from IPython.display import Image, display
 
-        display(fig)
+        data, width, height = figures.png_bytes(fig)
+        display(Image(data=data, format="png"), metadata={"image/png": {"width": width, "height": height}})
     finally:
         plt.close(fig)
 

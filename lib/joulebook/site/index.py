@@ -3,7 +3,8 @@
 Pages are jinja2 templates (``templates/``) with autoescaping on, and the site's
 stylesheet is one file, ``site.css``, that the index and every report page link to.
 The index is a section front page: one card per report (title, the one-line
-finding and the key figures from its ``metrics.json``), grouped by topic in
+finding: the headline of the page's finding block when it shows one, else the
+``finding`` of its ``metrics.json``; and the key figures from ``metrics.json``), grouped by topic in
 the order of ``reports.toml``; failed reports are marked and link to their page
 with the traceback. It loads nothing from the network. Apart from the one
 element of class ``jb-stamp`` (build time), the same outcomes give the same bytes.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebook.core.errors import InputError, JoulebookError
+from joulebook.display.format import MISSING
 from joulebook.site.render import SITE_CSS, templates_env
 
 STAMP_CLASS = "jb-stamp"
@@ -32,13 +34,13 @@ STAMP_CLASS = "jb-stamp"
 def format_number(value: Any) -> str:
     """Three significant digits, thousands separators, million/billion words for big values."""
     if value is None or isinstance(value, bool):
-        return "n/a"
+        return MISSING
     try:
         v = float(value)
     except (TypeError, ValueError):
         return str(value)
     if math.isnan(v) or math.isinf(v):
-        return "n/a"
+        return MISSING
     for limit, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
         if abs(v) >= limit:
             return f"{v / limit:.3g} {word}"
@@ -58,7 +60,8 @@ def _card(o: Mapping[str, Any]) -> dict[str, Any]:
     title = (metrics.get("title") if not failed else None) or o["title"]
     params = " · ".join(f"{k} = {v if isinstance(v, str) else v}" for k, v in o.get("matrix_values", {}).items())
     return {"slug": o["slug"], "page": o["page"], "failed": failed, "title": title, "params": params, "id": o["id"],
-            "error": o.get("error") or "unknown error", "finding": metrics.get("finding"),
+            "error": o.get("error") or "unknown error",
+            "finding": (o.get("finding") or metrics.get("finding")) if not failed else None,
             "figures": [{"value": f.get("value"), "unit": f.get("unit", ""), "label": f.get("label", "")}
                         for f in (metrics.get("key_figures") or [])] if not failed else [],
             "executed": o.get("executed"), "metrics_file": o.get("metrics_file")}

@@ -57,7 +57,7 @@ from joulebook.site import checks
 from joulebook.site import index as site
 from joulebook.site.cluster import execute as cluster_execute  # issue 13: Dask executor (--cluster)
 from joulebook.site.config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
-from joulebook.site.render import RENDER_VERSION, SITE_CSS, site_css
+from joulebook.site.render import RENDER_VERSION, SITE_CSS, finding_headline, rerun_commands, site_css
 
 CACHE_VERSION = "1"  # bump when the runner changes what an executed report contains
 MANIFEST = "manifest.json"
@@ -93,6 +93,7 @@ class ReportOutcome:
     metrics: dict[str, Any] | None = None
     attempts: int = 0
     notes: list[str] = field(default_factory=list)
+    finding: str | None = None  # the headline of the page's finding block (None: the page shows none)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,9 +221,10 @@ def run_report(task: dict[str, Any]) -> dict[str, Any]:
         metrics = None
     title = (metrics or {}).get("title") or task["title"]
     render_file(executed, report_dir / PAGE, title=title, with_code=task["with_code"], failed=status != "ok",
-                error=error, links=_page_links(nb_name, metrics is not None))
+                error=error, links=_page_links(nb_name, metrics is not None), rerun=task.get("rerun"))
+    finding = finding_headline(executed) if status == "ok" and executed.is_file() else None
     return {"status": status, "error": error, "failure": failure, "duration_s": res.duration_s, "metrics": metrics,
-            "attempts": res.attempts, "notes": res.notes, "executed": nb_name,
+            "attempts": res.attempts, "notes": res.notes, "executed": nb_name, "finding": finding,
             "metrics_file": "metrics.json" if metrics is not None else None}
 
 
@@ -410,13 +412,13 @@ def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declar
                 if not force and prev and prev.get("cache_key") == o.cache_key and _reusable(prev) \
                         and (out_dir / job.slug / PAGE).is_file():
                     t0 = time.perf_counter()
-                    _reuse(out_dir / job.slug, tmp / job.slug, prev, o, with_code)
+                    _reuse(out_dir / job.slug, tmp / job.slug, prev, o, with_code, _rerun(o, config, rel))
                     o.duration_s = time.perf_counter() - t0
                     report_line(o, "unchanged" if o.status == "ok" else "failed (unchanged)")
                     continue
                 task = {"notebook": str(job.spec.notebook), "parameters": job.parameters,
                         "report_dir": str(tmp / job.slug), "timeout_s": job.spec.timeout_s, "git_commit": commit,
-                        "with_code": with_code, "title": job.title, "declared": None}
+                        "with_code": with_code, "title": job.title, "declared": None, "rerun": _rerun(o, config, rel)}
                 try:
                     from joulebook.site.execute import check_parameters
 
@@ -487,6 +489,11 @@ def _outcome_for(job: ReportJob, rel) -> ReportOutcome:
                          status="failed", page=f"{job.slug}/{PAGE}")
 
 
+def _rerun(o: ReportOutcome, config: Config, rel) -> list[tuple[str, str]]:
+    """The "Re-run this report" commands shown on the report's page."""
+    return rerun_commands(o.id, o.slug, o.notebook, o.parameters, o.matrix_values, config=rel(config.path))
+
+
 def _config_order(outcomes: list[ReportOutcome], config: Config) -> list[ReportOutcome]:
     rank = {s.id: i for i, s in enumerate(config.reports)}
     slugs = {j.slug: i for i, j in enumerate(config.jobs())}
@@ -508,23 +515,27 @@ def _reusable(prev: dict[str, Any]) -> bool:
     return prev.get("status") == "ok" or prev.get("failure") in ("cell", "metrics")
 
 
-def _reuse(src: Path, dst: Path, prev: dict[str, Any], o: ReportOutcome, with_code: bool) -> None:
+def _reuse(src: Path, dst: Path, prev: dict[str, Any], o: ReportOutcome, with_code: bool,
+           rerun: list[tuple[str, str]] | None = None) -> None:
     """Copy a previous report's outputs; re-render its page if only the rendering changed."""
     shutil.copytree(src, dst)
     o.status, o.failure, o.error, o.reused = prev["status"], prev.get("failure"), prev.get("error"), True
     o.metrics = prev.get("metrics")
     o.executed, o.metrics_file, o.attempts = prev.get("executed"), prev.get("metrics_file"), 0
+    o.finding = prev.get("finding")
     if prev.get("render_key") != o.render_key and o.executed and o.status == "ok":
         from joulebook.site.render import render_file
 
         title = (o.metrics or {}).get("title") or o.title
         render_file(dst / Path(o.executed).name, dst / PAGE, title=title, with_code=with_code,
-                    links=_page_links(Path(o.executed).name, o.metrics_file is not None))
+                    links=_page_links(Path(o.executed).name, o.metrics_file is not None), rerun=rerun)
+        o.finding = finding_headline(dst / Path(o.executed).name)
 
 
 def _apply(o: ReportOutcome, res: dict[str, Any]) -> None:
     o.status, o.error, o.failure, o.duration_s = res["status"], res["error"], res["failure"], res["duration_s"]
     o.metrics, o.attempts, o.notes = res["metrics"], res["attempts"], res["notes"]
+    o.finding = res.get("finding")
     o.executed = f"{o.slug}/{res['executed']}" if res.get("executed") else None
     o.metrics_file = f"{o.slug}/{res['metrics_file']}" if res.get("metrics_file") else None
 
