@@ -1,4 +1,4 @@
-"""Atomic file writes (temp file in the same folder, fsync, rename).
+"""Atomic file writes (temp file in the same folder, fsync, rename), JSON conversion and TOML reading.
 
 Files get the usual mode of a new file (``0o666`` less the process umask), not the
 owner-only ``0o600`` of :func:`tempfile.mkstemp`, so a published site is readable
@@ -8,13 +8,31 @@ without a chmod pass.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from joulebook.core.errors import InputError
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars, NaN (to null), dataclasses and mappings for ``json.dumps``."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return to_jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    return obj
 
 
 def current_umask() -> int:
@@ -50,8 +68,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
-    from joulebook.cli._common import to_jsonable
-
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, sort_keys=True) + "\n")
 
 
@@ -62,8 +78,6 @@ def check_output_file(path: str | os.PathLike, parameter: str = "--out") -> Path
     process may not write into. (Writes can still fail later, e.g. a full disk: callers turn that
     ``OSError`` into one line too.)
     """
-    from joulebook.core.errors import InputError
-
     p = Path(path).expanduser()
     if str(path).strip() == "":
         raise InputError(parameter, "expected a file name, got ''")

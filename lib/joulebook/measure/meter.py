@@ -197,8 +197,8 @@ class EnergyMeter:
         with :meth:`measure_idle`.
     counter_min_window_s: windows shorter than this use sampled power when available,
         because the counter only advances about every 0.1 s.
-    backend, clock: injectable (tests use ``fake.FakeNVML`` and ``fake.FakeClock``);
-        default: ``$JOULEBOOK_FAKE_NVML`` if set, else real NVML.
+    backend, clock: injectable (tests use ``joulebook.testing.fake_nvml.FakeNVML`` and ``FakeClock``);
+        default: real NVML (:func:`~joulebook.measure.backend.default_backend`).
     metadata: extra fields for the JSONL header.
     checkpoint_s: with ``out``, write a cumulative ``checkpoint`` record of every open window
         this often (seconds; None or 0: never), so a killed run keeps its energy so far.
