@@ -236,7 +236,7 @@ def windows_frame(c: Calibrated) -> pd.DataFrame:
 
 STEP_COLUMNS = {"window": "Window", "precision": "Precision", "step_time_ms": "Time per step (ms)",
                 "energy_per_step_j": "Energy per step (J)", "energy_per_token_mj": "Energy per token (mJ)",
-                "power_w": "Mean power (W)", "mfu": "Effective MFU", "times_most_frugal": "Against the most frugal (×)"}
+                "mfu": "Effective MFU", "times_most_frugal": "Against the most frugal (×)"}
 
 
 def steps_frame(c: Calibrated) -> pd.DataFrame:
