@@ -149,6 +149,7 @@ def test_tables_show_names_units_and_one_missing_marker():
         assert not cells & {"None", "nan", "<NA>", "null", "n/a", "NaN"}, cells
         assert all("_" not in h for h in shown.columns), shown.columns  # readable headers, not raw names
     assert fmt.MISSING in set(tables.table(ms.windows_frame(r), ms.WINDOW_COLUMNS).frame["Steps"])
+    assert set(ms.windows_frame(r)["method"]) == {"energy counter"}  # words, not the file's method ids
     full = ms.full_scale_frame(r).set_index("key")
     assert full.loc["facility_energy_kwh", "quantity"] == "facility energy (MWh)"
     assert full.loc["facility_energy_kwh", "change_pct"] == pytest.approx(

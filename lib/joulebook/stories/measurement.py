@@ -223,11 +223,16 @@ WINDOW_COLUMNS = {"window": "Window", "duration_s": "Duration (s)", "energy_j": 
                   "energy_per_step_j": "Energy per step (J)", "method": "Method"}
 
 
+METHOD_WORDS = {"energy_counter": "energy counter", "power_instant_sampled": "sampled power",
+                "power_usage_sampled": "sampled power (1 s averages)", "missing": "not measured"}
+"""How each measurement method reads on the page."""
+
+
 def windows_frame(c: Calibrated) -> pd.DataFrame:
     """Every measured window of the file (GPU energy from NVML); a killed run's window is marked a lower bound."""
-    t = windows_table(c.measurement)
+    t = windows_table(c.measurement).copy()
+    t["method"] = [METHOD_WORDS.get(m, m) for m in t["method"]]
     if "incomplete" in t and t["incomplete"].any():  # a killed run: energy up to its last checkpoint
-        t = t.copy()
         t.loc[t["incomplete"], "method"] = t.loc[t["incomplete"], "method"] + ", run killed: lower bound"
     return t[[k for k in WINDOW_COLUMNS if k in t]]
 
