@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import socket
 import sys
 import threading
@@ -741,12 +742,8 @@ def _parse_gpus(gpus) -> list[int] | None:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
 
 
 def _env(name: str) -> str | None:
-    import os
-
     return os.environ.get(name)

@@ -110,6 +110,10 @@ def _job_words(c: Calibrated) -> str:
             f"{p['job_count']} × {accelerator_name(c.profile.accelerator_id)}{where}")
 
 
+def _gpus(n: int) -> str:
+    return "one GPU" if int(n) == 1 else f"{int(n)} GPUs"
+
+
 def _model_words(c: Calibrated) -> str:
     n = c.chosen.get("params")
     return "measured model" if fmt.is_missing(n) else f"measured {fmt.count(n)}-parameter model"
@@ -128,7 +132,7 @@ def _job_default_mfu(c: Calibrated) -> float:
 
 def finding(c: Calibrated) -> tuple[str, list[tuple[str, str, str]]]:
     """The page's answer: what the measured run drew, how far the generic default was, what calibration changes
-    for the training page's job. Returns ``(headline, tiles)`` for :func:`joulebook.display.report.finding`."""
+    for the full-scale job (by default the training page's). Returns ``(headline, tiles)`` for :func:`joulebook.display.report.finding`."""
     r = c.chosen
     e = _energy(c)
     acc = accelerator_name(r["accelerator"])
@@ -139,7 +143,7 @@ def finding(c: Calibrated) -> tuple[str, list[tuple[str, str, str]]]:
         f"A {r['precision']} training step of the {_model_words(c)} drew {fmt.number(r['energy_per_step_j'])} J on "
         f"{gpus} (effective MFU {fmt.number(r['mfu'])}). The generic estimate, with the MFU of published runs "
         f"({fmt.number(r['generic_mfu'])}), predicted {fmt.number(r['generic_energy_per_step_j'])} J: "
-        f"{fmt.percent(abs(gen_err) / 100)} {direction}. For the training page's job ({_job_words(c)}) the measured "
+        f"{fmt.percent(abs(gen_err) / 100)} {direction}. For the full-scale job ({_job_words(c)}) the measured "
         f"MFU and power give {fmt.quantity(e['after'] * 1e3, 'kWh')} of facility energy instead of "
         f"{fmt.quantity(e['before'] * 1e3, 'kWh')} ({signed_percent(e['change_pct'])}), if that job ran as "
         "efficiently as the measured one.")
@@ -148,7 +152,7 @@ def finding(c: Calibrated) -> tuple[str, list[tuple[str, str, str]]]:
          f"{fmt.number(r['energy_per_token_j'] * 1000)} mJ per token"),
         ("Effective MFU, measured", fmt.number(r["mfu"]), f"generic default {fmt.number(r['generic_mfu'])}"),
         ("Generic estimate per step", signed_percent(gen_err), "against the measurement"),
-        ("Training page's job, facility energy", f"{fmt.quantity(e['after'] * 1e3, 'kWh')}",
+        ("Full-scale job, facility energy", f"{fmt.quantity(e['after'] * 1e3, 'kWh')}",
          f"{signed_percent(e['change_pct'])} against the default {fmt.quantity(e['before'] * 1e3, 'kWh')}"),
     ]
     return headline, tiles
@@ -164,8 +168,8 @@ def power_text(c: Calibrated) -> str:
         gpus = df["gpu"].nunique()
         span = float(df["t_s"].max() - df["t_s"].min()) if len(df) else 0.0
         return (f"The file holds a power trace: {fmt.number(len(df) // max(gpus, 1))} samples per GPU over "
-                f"{fmt.number(span)} s ({h.get('sample_method') or 'sampled power'}, every "
-                f"{fmt.number(h.get('interval_ms'))} ms) on {gpus} GPU(s). Power ranged from "
+                f"{fmt.number(span)} s ({METHOD_WORDS.get(h.get('sample_method'), 'sampled power')}, every "
+                f"{fmt.number(h.get('interval_ms'))} ms) on {_gpus(gpus)}. Power ranged from "
                 f"{fmt.number(df['power_w'].min())} W to {fmt.number(df['power_w'].max())} W.")
     text = ("This file has no per-sample power trace (it was written without `--trace`, or, for the shipped "
             "sample, built from the probe's per-window table, which kept no samples), so the figure shows each "
@@ -195,7 +199,7 @@ def power_figure(c: Calibrated):
         ax.set_title("Power trace (shaded: measured windows)")
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-        alt = (f"Power of {df['gpu'].nunique()} GPU(s) over {fmt.number(float(df['t_s'].max()))} s, from "
+        alt = (f"Power of {_gpus(df['gpu'].nunique())} over {fmt.number(float(df['t_s'].max()))} s, from "
                f"{fmt.number(df['power_w'].min())} W to {fmt.number(df['power_w'].max())} W, with the measured "
                "windows shaded")
         return fig, alt
@@ -375,7 +379,7 @@ FULL_SCALE_COLUMNS = {"quantity": "Quantity (unit)", "before": "Default estimate
 
 
 def full_scale_frame(c: Calibrated) -> pd.DataFrame:
-    """The training page's job with the library's default and with the calibration (central, low, high)."""
+    """The full-scale job with the library's default and with the calibration (central, low, high)."""
     t = full_scale_comparison(c.job_before, c.job_after)
     t["quantity"] = [f"{q} ({u})" for q, u in zip(t["quantity"], t["unit"], strict=True)]
     return t
@@ -395,8 +399,8 @@ def full_scale_figure(c: Calibrated):
     ax.invert_yaxis()
     ax.set_xlim(left=0)
     ax.set_xlabel("facility energy (MWh)")
-    ax.set_title("The training page's job: facility energy, central and low-high range")
-    alt = (f"Facility energy of the training page's job: default {fmt.number(e['before'])} MWh (range "
+    ax.set_title("The full-scale job: facility energy, central and low-high range")
+    alt = (f"Facility energy of the full-scale job: default {fmt.number(e['before'])} MWh (range "
            f"{fmt.number(e['before_low'])} to {fmt.number(e['before_high'])}), calibrated {fmt.number(e['after'])} MWh "
            f"(range {fmt.number(e['after_low'])} to {fmt.number(e['after_high'])})")
     return fig, alt
@@ -410,7 +414,7 @@ def full_scale_text(c: Calibrated) -> str:
     def mwh(v: float) -> str:
         return fmt.quantity(v * 1e3, "kWh")
 
-    text = (f"The training page's job ({_job_words(c)}, {c.profile.precision}) estimated with the library's default "
+    text = (f"The full-scale job ({_job_words(c)}, {c.profile.precision}) estimated with the library's default "
             f"MFU ({fmt.number(_job_default_mfu(c))}, from published runs at this scale) needs {mwh(e['before'])} of "
             f"facility energy [{mwh(e['before_low'])} to {mwh(e['before_high'])}]; with the measured MFU "
             f"({fmt.number(c.profile.mfu)}) and power ({fmt.number(c.profile.power_w)} W) it needs {mwh(e['after'])} "
@@ -426,7 +430,7 @@ def full_scale_text(c: Calibrated) -> str:
         text += (f" The low-to-high range stays at {fmt.percent(width_after)} of the central value: it comes from node "
                  "overhead, PUE and the grid, which a GPU measurement does not calibrate.")
     n = int(c.chosen["count"])
-    text += (f" The {_model_words(c)} ran on {'one GPU' if n == 1 else f'{n} GPUs'}; a "
+    text += (f" The {_model_words(c)} ran on {_gpus(n)}; a "
              f"{fmt.count(p['job_params'])}-parameter job on {p['job_count']} accelerators may reach a different MFU, "
              "so the calibrated figure is what the job would draw at the measured efficiency, not a prediction of it.")
     return text
@@ -488,7 +492,7 @@ def metrics(c: Calibrated) -> dict[str, Any]:
             {"label": "measured effective MFU", "value": _r6(r["mfu"]), "unit": "fraction of peak"},
             {"label": "generic estimate against the measurement", "value": _r6(r["generic_energy_error_pct"]),
              "unit": "%"},
-            {"label": "training page's job: facility energy change with calibration", "value": _r6(e["change_pct"]),
+            {"label": "full-scale job: facility energy change with calibration", "value": _r6(e["change_pct"]),
              "unit": "%"},
         ],
         "measurement_file": c.path.name,
