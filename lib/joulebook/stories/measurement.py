@@ -132,7 +132,10 @@ def _job_default_mfu(c: Calibrated) -> float:
 
 def finding(c: Calibrated) -> tuple[str, list[tuple[str, str, str]]]:
     """The page's answer: what the measured run drew, how far the generic default was, what calibration changes
-    for the full-scale job (by default the training page's). Returns ``(headline, tiles)`` for :func:`joulebook.display.report.finding`."""
+    for the full-scale job (by default the training page's).
+
+    Returns ``(headline, tiles)`` for :func:`joulebook.display.report.finding`.
+    """
     r = c.chosen
     e = _energy(c)
     acc = accelerator_name(r["accelerator"])
@@ -140,13 +143,11 @@ def finding(c: Calibrated) -> tuple[str, list[tuple[str, str, str]]]:
     gen_err = float(r["generic_energy_error_pct"])
     direction = "too low" if gen_err < 0 else "too high"
     headline = (
-        f"A {r['precision']} training step of the {_model_words(c)} drew {fmt.number(r['energy_per_step_j'])} J on "
-        f"{gpus} (effective MFU {fmt.number(r['mfu'])}). The generic estimate, with the MFU of published runs "
-        f"({fmt.number(r['generic_mfu'])}), predicted {fmt.number(r['generic_energy_per_step_j'])} J: "
-        f"{fmt.percent(abs(gen_err) / 100)} {direction}. For the full-scale job ({_job_words(c)}) the measured "
-        f"MFU and power give {fmt.quantity(e['after'] * 1e3, 'kWh')} of facility energy instead of "
-        f"{fmt.quantity(e['before'] * 1e3, 'kWh')} ({signed_percent(e['change_pct'])}), if that job ran as "
-        "efficiently as the measured one.")
+        f"One {r['precision']} training step of the {_model_words(c)} drew {fmt.number(r['energy_per_step_j'])} J on "
+        f"{gpus}; the generic estimate (MFU of published runs, {fmt.number(r['generic_mfu'])}) was "
+        f"{fmt.percent(abs(gen_err) / 100)} {direction}. At the measured efficiency, the full-scale job "
+        f"({_job_words(c)}) would need {fmt.quantity(e['after'] * 1e3, 'kWh')} of facility energy instead of "
+        f"{fmt.quantity(e['before'] * 1e3, 'kWh')} ({signed_percent(e['change_pct'])}).")
     tiles = [
         (f"Energy per {r['precision']} step", f"{fmt.number(r['energy_per_step_j'])} J",
          f"{fmt.number(r['energy_per_token_j'] * 1000)} mJ per token"),
