@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from joulebook import data
 from joulebook.core.errors import InputError
 from joulebook.measure import EnergyMeter, load_measurement
 from joulebook.models import calibration as cal
+from joulebook.models import calibration_profile
 from joulebook.models.training import estimate_training
 from joulebook.testing.fake_nvml import Constant, FakeClock, FakeGPU, FakeNVML
 
@@ -167,3 +170,18 @@ def test_runs_from_a_meter_file(tmp_path):
         cal.runs_from_measurement(meas, accelerator="h100", params=1e8, precision="bf16", windows=["other"])
     with pytest.raises(InputError, match="precision"):
         cal.runs_from_measurement(meas, accelerator="h100", params=1e8, windows=["command"])
+
+
+def test_training_applies_a_profile_without_importing_the_calibration_fit():
+    """The profile format sits below both models: training imports it, not models.calibration (no cycle)."""
+    code = ("import sys, joulebook.models.training as t; "
+            "print('joulebook.models.calibration' in sys.modules, 'joulebook.models.calibration_profile' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+    assert cal.load_profile is calibration_profile.load_profile
+
+
+def test_runs_from_measurement_takes_a_loaded_measurement(tmp_path):
+    with pytest.raises(InputError) as e:
+        cal.runs_from_measurement(tmp_path / "run.jsonl", accelerator="h100")
+    assert e.value.parameter == "measurement" and "load_measurement" in str(e.value)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from joulebook.core.errors import InputError, MeasurementUnavailable
-from joulebook.measure.backend import ReadError, Unsupported
+from joulebook.measure.backend import NVMLBackend, ReadError, Unsupported, default_backend
 from joulebook.testing.fake_nvml import (
+    FAKE_ENV,
     Constant,
     FakeClock,
     FakeGPU,
@@ -18,6 +21,7 @@ from joulebook.testing.fake_nvml import (
     PiecewiseConstant,
     Ramp,
     Sine,
+    backend_from_env,
     parse_curve,
     square,
 )
@@ -134,3 +138,26 @@ def test_spec_strings():
                 "power=sine:100:200:1", "counter=maybe"):
         with pytest.raises(InputError):
             FakeNVML.from_spec(bad)
+
+
+# --------------------------------------------------------------------------- who picks the fake
+
+def test_the_measurement_layer_never_picks_the_fake_itself(monkeypatch):
+    """Production code does not import joulebook.testing: with $JOULEBOOK_FAKE_NVML set, the measurement layer
+    still defaults to real NVML; the CLI (or a test) passes the fake it builds from the variable."""
+    monkeypatch.setenv(FAKE_ENV, "gpus=2;power=const:250")
+    assert isinstance(default_backend(), NVMLBackend)
+    fake = backend_from_env()
+    assert isinstance(fake, FakeNVML) and len(fake.gpus) == 2
+    assert backend_from_env({}) is None and backend_from_env({FAKE_ENV: ""}) is None
+    with pytest.raises(InputError) as e:
+        backend_from_env({FAKE_ENV: "gpus=0"})
+    assert e.value.parameter == FAKE_ENV
+
+
+def test_importing_the_measurement_layer_loads_neither_testing_nor_cli_nor_models():
+    code = ("import sys, joulebook.measure; "
+            "print(sorted(m for m in sys.modules if m.startswith(('joulebook.testing', 'joulebook.cli', "
+            "'joulebook.models', 'joulebook.display', 'joulebook.stories'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

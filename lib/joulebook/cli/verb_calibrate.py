@@ -7,6 +7,16 @@ from pathlib import Path
 from joulebook.cli._common import finite_number_arg, fmt, print_json
 from joulebook.core.errors import InputError
 from joulebook.core.io import check_output_file
+from joulebook.measure.jsonl import load_measurement
+from joulebook.models.calibration import (
+    choose_window,
+    compare_frame,
+    fit_frame,
+    profile_from_fit,
+    runs_from_measurement,
+    save_profile,
+)
+from joulebook.stories.measurement import signed_percent
 
 
 def register(sub) -> None:
@@ -32,17 +42,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from joulebook.measure.jsonl import load_measurement
-    from joulebook.models.calibration import (
-        choose_window,
-        compare_frame,
-        fit_frame,
-        profile_from_fit,
-        runs_from_measurement,
-        save_profile,
-    )
-    from joulebook.stories.measurement_analysis import pct
-
     arch = [args.layers, args.hidden, args.seq_len]
     if any(a is not None for a in arch) and not all(a is not None for a in arch):
         raise InputError("layers", "the attention term needs --layers, --hidden and --seq-len together")
@@ -84,9 +83,9 @@ def run(args) -> int:
     print(f"  {'':{w}}  {'predicted before':>17}  {'measured':>12}  {'predicted after':>16}")
     for k, (b, mval, a) in rows.items():
         print(f"  {k:{w}}  {fmt(b):>17}  {fmt(mval):>12}  {fmt(a):>16}")
-    print(f"  energy error before calibration {pct(cmp['before_energy_error_pct'])}, after "
-          f"{pct(cmp['after_energy_error_pct'])} (fleet-wide default MFU {cmp['generic_mfu']:.3f}: "
-          f"{pct(cmp['generic_energy_error_pct'])})")
+    print(f"  energy error before calibration {signed_percent(cmp['before_energy_error_pct'])}, after "
+          f"{signed_percent(cmp['after_energy_error_pct'])} (fleet-wide default MFU {cmp['generic_mfu']:.3f}: "
+          f"{signed_percent(cmp['generic_energy_error_pct'])})")
     print(f"  predictions: joulebook.models.training with count={int(cmp['count'])}, node_power_w=0, pue=1 (NVML measures "
           "the GPU only)")
     print(f"profile written to {out}  (use: joulebook estimate training --calibration {out} ...)")

@@ -32,9 +32,13 @@ import subprocess
 import sys
 import time
 
+from joulebook import data
 from joulebook.cli._common import finite_number_arg, fmt, print_json, print_table
 from joulebook.core.errors import InputError, MeasurementUnavailable
 from joulebook.core.io import check_output_file
+from joulebook.measure import EnergyMeter
+from joulebook.stories.measurement_analysis import run_summary
+from joulebook.testing.fake_nvml import backend_from_env
 
 GRACE_S = 10.0  # after the first signal, how long the command may take to exit before it is terminated
 KILL_AFTER_S = 5.0
@@ -89,8 +93,6 @@ def _validate(args) -> list[str]:
     if args.idle_baseline_s is not None and not 0 < args.idle_baseline_s <= 3600:
         raise InputError("idle_baseline_s", f"must be in (0, 3600] seconds, got {args.idle_baseline_s:g}")
     if args.region:
-        from joulebook import data
-
         data.region(args.region)  # unknown region: exit 2 before anything runs
     return cmd
 
@@ -147,12 +149,11 @@ def _exit_code(rc: int | None) -> int:
 
 
 def run(args) -> int:
-    from joulebook.measure import EnergyMeter
-    from joulebook.stories.measurement_analysis import run_summary
-
     cmd = _validate(args)
+    # the CLI, not the measurement layer, picks the fake backend ($JOULEBOOK_FAKE_NVML: tests and demos)
     meter = EnergyMeter(gpus=args.gpus, interval_s=args.interval_ms / 1000.0, name="command", out=args.out,
-                        trace=args.trace, sync=False, metadata={"command": cmd}, checkpoint_s=args.checkpoint_s)
+                        trace=args.trace, sync=False, metadata={"command": cmd}, checkpoint_s=args.checkpoint_s,
+                        backend=backend_from_env())
     try:
         meter.start()
     except MeasurementUnavailable as e:

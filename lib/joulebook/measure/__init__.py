@@ -7,7 +7,9 @@
     print(m.result.energy_kwh, m.result.method)
 
 Importing this package does not touch NVML: ``pynvml`` is imported when a meter starts.
-Set ``JOULEBOOK_FAKE_NVML`` (see :mod:`joulebook.testing.fake_nvml`) to run against a fake GPU.
+To run against a fake GPU, pass ``backend=joulebook.testing.fake_nvml.FakeNVML(...)`` to the meter
+(``joulebook measure`` does so when ``$JOULEBOOK_FAKE_NVML`` is set). This package imports only the
+core and the data layer.
 """
 
 from joulebook.core.errors import MeasurementUnavailable

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 from joulebook.core.errors import MeasurementUnavailable
 
-FAKE_ENV = "JOULEBOOK_FAKE_NVML"
-
 POWER_USAGE_NOTE = ("nvmlDeviceGetPowerUsage is a ~1 s moving average on Ampere (except GA100) and newer GPUs: "
                     "bursts shorter than about a second are smoothed away, and short windows are skewed")
 
@@ -51,7 +49,7 @@ class DeviceInfo:
 
 
 class Backend:
-    """Interface of a power/energy source. Subclasses: :class:`NVMLBackend`, ``fake.FakeNVML``."""
+    """Interface of a power/energy source. Subclasses: :class:`NVMLBackend`, ``joulebook.testing.fake_nvml.FakeNVML``."""
 
     name = "abstract"
 
@@ -212,12 +210,9 @@ def _init_reason(nv, e) -> str:
 
 
 def default_backend() -> Backend:
-    """The fake backend when ``$JOULEBOOK_FAKE_NVML`` is set (tests, demos), else real NVML."""
-    spec = os.environ.get(FAKE_ENV)
-    if spec:
-        from joulebook.testing.fake_nvml import FakeNVML
-
-        return FakeNVML.from_spec(spec)
+    """Real NVML. Other backends are passed in (``EnergyMeter(backend=...)``): the measurement layer never
+    chooses a fake itself; the CLI passes :class:`joulebook.testing.fake_nvml.FakeNVML` when
+    ``$JOULEBOOK_FAKE_NVML`` is set, and tests build one directly."""
     return NVMLBackend()
 
 

@@ -30,15 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.core.io import to_jsonable
+from joulebook.data import data_dir
 
 FORMAT = "joulebook-measure"
 VERSION = 1
-
-
-def _jsonable(obj: Any) -> Any:
-    from joulebook.cli._common import to_jsonable
-
-    return to_jsonable(obj)
 
 
 class JsonlWriter:
@@ -53,7 +49,7 @@ class JsonlWriter:
         self.records = 0
 
     def write(self, record: dict[str, Any], *, sync: bool = False) -> None:
-        line = json.dumps(_jsonable(record), separators=(",", ":"), allow_nan=False) + "\n"
+        line = json.dumps(to_jsonable(record), separators=(",", ":"), allow_nan=False) + "\n"
         with self._lock:
             if self._fh is None:
                 raise ValueError(f"{self.path} is closed")
@@ -267,8 +263,6 @@ def resolve_measurement_file(path: str | os.PathLike) -> Path:
     Notebooks name the shipped sample as ``measured/h100_probe1_sample.jsonl`` and it is
     found whatever the working directory.
     """
-    from joulebook.data import data_dir
-
     p = Path(path).expanduser()
     if p.is_absolute():
         if not p.exists():

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import socket
 import sys
 import threading
@@ -197,8 +198,8 @@ class EnergyMeter:
         with :meth:`measure_idle`.
     counter_min_window_s: windows shorter than this use sampled power when available,
         because the counter only advances about every 0.1 s.
-    backend, clock: injectable (tests use ``fake.FakeNVML`` and ``fake.FakeClock``);
-        default: ``$JOULEBOOK_FAKE_NVML`` if set, else real NVML.
+    backend, clock: injectable (tests use ``joulebook.testing.fake_nvml.FakeNVML`` and ``FakeClock``);
+        default: real NVML (:func:`~joulebook.measure.backend.default_backend`).
     metadata: extra fields for the JSONL header.
     checkpoint_s: with ``out``, write a cumulative ``checkpoint`` record of every open window
         this often (seconds; None or 0: never), so a killed run keeps its energy so far.
@@ -741,12 +742,8 @@ def _parse_gpus(gpus) -> list[int] | None:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
 
 
 def _env(name: str) -> str | None:
-    import os
-
     return os.environ.get(name)

@@ -18,132 +18,31 @@ A *calibration profile* stores these (JSON, or TOML when the file ends in ``.tom
 power instead of the defaults. The MFU is only meaningful with the same FLOPs basis:
 ``created_from.flops_basis`` says whether the attention term was counted.
 
-Model code: no I/O except :func:`load_profile` / :func:`save_profile` and the
-``*_from_*`` readers that take a measurement or the shipped CSV.
+Model code: no I/O except :func:`load_profile` / :func:`save_profile` (from
+:mod:`joulebook.models.calibration_profile`, re-exported here) and the reader of the shipped
+CSV. :func:`runs_from_measurement` takes a measurement already loaded by
+:func:`joulebook.measure.load_measurement` (models do not import the measurement layer).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from joulebook import data
-from joulebook.core.errors import InputError, UnknownNameError
-from joulebook.core.validate import array, number
+from joulebook.core.errors import InputError
+from joulebook.core.validate import array
+from joulebook.models.calibration_profile import KIND, VERSION, CalibrationProfile, load_profile, save_profile
+from joulebook.models.training import estimate_training_frame, training_flops
 
-KIND = "joulebook-calibration"
-VERSION = 1
-
-
-@dataclass(frozen=True)
-class CalibrationProfile:
-    """What a measured run says about one accelerator at one precision."""
-
-    accelerator_id: str
-    precision: str
-    mfu: float
-    power_w: float
-    idle_w: float | None
-    source: str
-    measured: dict[str, Any] = field(default_factory=dict, compare=False)
-    created_from: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {"kind": KIND, "version": VERSION, **d}
-
-
-# --------------------------------------------------------------------------- profile files
-
-def load_profile(path_or_dict) -> CalibrationProfile:
-    """Read and validate a calibration profile (path to JSON/TOML, a dict, or a profile)."""
-    if isinstance(path_or_dict, CalibrationProfile):
-        return path_or_dict
-    if isinstance(path_or_dict, dict):
-        raw = path_or_dict
-        origin = str(raw.get("source") or "dict")
-    elif isinstance(path_or_dict, (str, os.PathLike)):
-        p = Path(path_or_dict)
-        if not p.exists():
-            raise InputError("calibration", f"no such file: {p}")
-        try:
-            text = p.read_text(encoding="utf-8")
-            if p.suffix.lower() == ".toml":
-                import tomllib
-
-                raw = tomllib.loads(text)
-            else:
-                raw = json.loads(text)
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise InputError("calibration", f"{p.name} cannot be read as {'TOML' if p.suffix == '.toml' else 'JSON'}: "
-                                            f"{e}") from None
-        origin = p.name
-    else:
-        raise InputError("calibration", f"expected a file path, a dict or a CalibrationProfile, got "
-                                        f"{type(path_or_dict).__name__}")
-    if not isinstance(raw, dict):
-        raise InputError("calibration", f"{origin}: expected an object")
-    if raw.get("kind") != KIND:
-        raise InputError("calibration", f"{origin}: not a calibration profile (kind must be {KIND!r}, "
-                                        f"got {raw.get('kind')!r})")
-    try:
-        version = int(raw.get("version", 0))
-    except (TypeError, ValueError):
-        version = 0
-    if not 1 <= version <= VERSION:
-        raise InputError("calibration", f"{origin}: unsupported version {raw.get('version')!r} (this joulebook reads 1)")
-    for key in ("accelerator_id", "precision", "mfu", "power_w"):
-        if raw.get(key) is None:
-            raise InputError("calibration", f"{origin}: missing {key!r}")
-    try:
-        acc = data.accelerator(str(raw["accelerator_id"]))
-        prec = data.normalise_precision(str(raw["precision"]))
-    except (UnknownNameError, InputError) as e:
-        raise InputError("calibration", f"{origin}: {e}") from None
-    if not acc.supports(prec):
-        raise InputError("calibration", f"{origin}: {acc.accelerator_id} has no {prec} peak in the data")
-    mfu = _field(origin, "mfu", raw["mfu"])
-    if not 0 < mfu <= 1:
-        raise InputError("calibration", f"{origin}: mfu must be in (0, 1], got {mfu:g}")
-    power = _field(origin, "power_w", raw["power_w"])
-    cap = acc.tdp_w if acc.tdp_w == acc.tdp_w else 5000.0
-    if not 0 < power <= 1.5 * cap:
-        raise InputError("calibration", f"{origin}: power_w {power:g} W is not plausible for {acc.accelerator_id} "
-                                        f"(power cap {cap:g} W)")
-    idle = raw.get("idle_w")
-    if idle is not None:
-        idle = _field(origin, "idle_w", idle)
-        if not 0 < idle <= power:
-            raise InputError("calibration", f"{origin}: idle_w must be in (0, power_w], got {idle:g}")
-    measured = raw.get("measured") or {}
-    created = raw.get("created_from") or {}
-    if not isinstance(measured, dict) or not isinstance(created, dict):
-        raise InputError("calibration", f"{origin}: 'measured' and 'created_from' must be objects")
-    return CalibrationProfile(acc.accelerator_id, prec, mfu, power, idle, str(raw.get("source") or origin),
-                              dict(measured), dict(created))
-
-
-def _field(origin: str, name: str, value) -> float:
-    try:
-        return float(number(name, value, minimum=None))
-    except InputError as e:
-        raise InputError("calibration", f"{origin}: {e}") from None
-
-
-def save_profile(profile: CalibrationProfile, path: str | os.PathLike) -> Path:
-    """Write a profile atomically (JSON; TOML is read but not written)."""
-    from joulebook.core.io import atomic_write_json
-
-    load_profile(profile.to_dict())  # never write what we could not read back
-    return atomic_write_json(path, profile.to_dict())
-
+__all__ = [
+    "KIND", "RUN_COLUMNS", "VERSION", "CalibrationProfile", "choose_window", "compare_frame", "fit_frame",
+    "fit_from_calibration_csv", "flops_per_token", "load_profile", "profile_from_fit", "runs_from_calibration_csv",
+    "runs_from_measurement", "save_profile",
+]
 
 # --------------------------------------------------------------------------- fitting (vectorized)
 
@@ -153,8 +52,6 @@ RUN_COLUMNS = ("window", "accelerator", "precision", "count", "steps", "tokens_p
 
 def flops_per_token(params, layers=None, hidden=None, seq_len=None):
     """6 N, plus 6 L s d when the architecture is given (vectorized, NaN architecture = not given)."""
-    from joulebook.models.training import training_flops
-
     if layers is None or hidden is None or seq_len is None:
         return training_flops(params, 1.0)
     return training_flops(params, 1.0, layers=layers, hidden=hidden, seq_len=seq_len)
@@ -257,8 +154,6 @@ def compare_frame(fitted: pd.DataFrame) -> pd.DataFrame:
     default MFU and power model for the accelerator; *generic*: the fleet-wide default MFU
     (published runs) with the same power model; *after*: the fitted MFU and power.
     """
-    from joulebook.models.training import estimate_training_frame
-
     f = fitted.reset_index(drop=True)
     n = len(f)
     tokens = f["steps"].to_numpy(float) * f["tokens_per_step"].to_numpy(float)
@@ -341,9 +236,10 @@ def runs_from_measurement(measurement, *, accelerator: str, params: float | None
     token: the FLOPs basis is then 6 N, plus attention if the architecture is given).
     ``windows`` picks windows by name.
     """
-    from joulebook.measure.jsonl import load_measurement
-
-    m = measurement if hasattr(measurement, "windows") else load_measurement(measurement)
+    m = measurement
+    if not hasattr(m, "windows"):
+        raise InputError("measurement", "expected a loaded measurement (joulebook.measure.load_measurement(path)), "
+                                        f"got {type(m).__name__}")
     chosen = [m.window(w) for w in windows] if windows else list(m.windows)
     idle = _idle_from(m)
     rows = []

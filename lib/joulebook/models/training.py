@@ -41,6 +41,7 @@ from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError
 from joulebook.core.validate import bounded_array, check_named, flag, flag_array, number
 from joulebook.models import costs, grid, hardware, lifecycle
+from joulebook.models.calibration_profile import load_profile
 
 OUTPUT_KEYS = (
     "flops", "accelerator_hours", "wall_clock_hours", "steps", "step_time_s", "energy_per_step_j",
@@ -583,8 +584,6 @@ def estimate_training(
     acc.peak(prec)  # raises if unsupported
     calib = None
     if calibration is not None:
-        from joulebook.models.calibration import load_profile
-
         calib = load_profile(calibration)
         if calib.accelerator_id != acc.accelerator_id:
             raise InputError("calibration", f"profile was measured on {calib.accelerator_id}, the job uses {acc.accelerator_id}")

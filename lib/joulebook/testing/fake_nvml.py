@@ -31,6 +31,7 @@ import heapq
 import itertools
 import json
 import math
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -38,6 +39,10 @@ import numpy as np
 
 from joulebook.core.errors import InputError, MeasurementUnavailable
 from joulebook.measure.backend import Backend, DeviceInfo, ReadError, Unsupported
+from joulebook.measure.sampler import RealClock
+
+FAKE_ENV = "JOULEBOOK_FAKE_NVML"
+"""The environment variable ``joulebook measure`` reads a fake spec from (the measurement layer itself never does)."""
 
 # --------------------------------------------------------------------------- virtual clock
 
@@ -311,8 +316,6 @@ class FakeNVML(Backend):
     name = "fake"
 
     def __init__(self, gpus: list[FakeGPU] | None = None, *, clock=None, unavailable: str | None = None):
-        from joulebook.measure.sampler import RealClock
-
         self.gpus = list(gpus) if gpus is not None else [FakeGPU(Constant(300.0))]
         for i, g in enumerate(self.gpus):
             if not g.uuid:
@@ -462,3 +465,9 @@ def _gpus_from_config(cfg: dict) -> list[FakeGPU]:
         raise InputError("JOULEBOOK_FAKE_NVML", "gpus must be >= 1")
     curves = str(cfg.get("power", "const:300")).split("|")
     return [_gpu_from(cfg, curves[i % len(curves)], i) for i in range(n)]
+
+
+def backend_from_env(environ=None) -> FakeNVML | None:
+    """The fake backend ``$JOULEBOOK_FAKE_NVML`` describes, or None when it is unset or empty."""
+    spec = (os.environ if environ is None else environ).get(FAKE_ENV)
+    return FakeNVML.from_spec(spec) if spec else None
