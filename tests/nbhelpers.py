@@ -114,10 +114,11 @@ def check_report_block(report_id: str, nb_path: Path, metrics_function: str, par
 
 
 def library_metrics(spec: config.ReportSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The block's ``metrics_function`` ("pkg.mod:fn") called with ``params``: the library's direct result."""
+    """The block's ``metrics_function`` ("pkg.mod:fn") called with the parameters the notebook ran with: its
+    parameters cell (the defaults live there, once) overridden by ``params``: the library's direct result."""
     module, name = spec.metrics_function.split(":")
     fn: Callable[[Mapping[str, Any]], dict[str, Any]] = getattr(importlib.import_module(module), name)
-    return fn(params)
+    return fn({**parameters(read(spec.notebook).cells), **params})
 
 
 class Run:
