@@ -281,3 +281,21 @@ def test_finding_has_five_tiles_with_ranges_and_matches_metrics():
     assert fmt.quantity(est.central["facility_energy_kwh"], "kWh") in head
     m = ts.metrics(run, est, regions, accels, hours)
     assert m["finding"] == head and m == ts.metrics_for({**_PAGE, "region": "se", "comparison_regions": ["us-va", "in"]})
+
+
+def test_training_page_order_finding_first_provenance_last_and_figures_with_alt_text():
+    from pathlib import Path
+
+    import nbformat
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "10_training_energy.ipynb"
+    cells = nbformat.read(str(nb), as_version=4).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    assert "story.check(" in code[1] and "report.finding(" in code[2]  # parameters, check, then the finding
+    tagged = [i for i, c in enumerate(cells) if "provenance" in c.metadata.get("tags", [])]
+    assert tagged and tagged == list(range(tagged[0], len(cells) - 1))  # one block at the end, before the metrics
+    assert "report.write_metrics(" in cells[-1].source
+    for c in code:  # every figure through figures.show with a description; no drawing inside the library
+        assert "plots.show(" not in c and "ts.show(" not in c
+        if ".plot" in c or "plots.figure(" in c:
+            assert "figures.show(" in c and "alt=story." in c
