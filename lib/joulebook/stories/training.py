@@ -597,6 +597,7 @@ def when_text(run: TrainingRun, frame: pd.DataFrame, hours: pd.DataFrame, durati
         parts.append(f"Flat tariff in {here['name']}: the start hour does not change the electricity cost.")
     if not with_profile:
         return " ".join(parts)
+    why, parts = " ".join(parts), []
     parts.append(f"Start hours are local civil time in each region's time zone, for a run starting on "
                  f"{MONTHS[month - 1]} 15 ({'the month of the chosen start' if run.start else 'no start given, so July'}).")
     job = {r: _best(df, "emissions_kg") for r, df in _by_region(hours).items() if df["hourly"].iloc[0]}
@@ -630,7 +631,7 @@ def when_text(run: TrainingRun, frame: pd.DataFrame, hours: pd.DataFrame, durati
     else:
         parts.append("Every tariff here is flat: the start hour does not change the electricity cost, so no cost "
                      "chart is drawn.")
-    return " ".join(parts)
+    return (why + "\n\n" if why else "") + " ".join(parts)
 
 
 # --------------------------------------------------------------------------- which accelerator
@@ -1032,7 +1033,9 @@ def _literal(v: Any) -> str:
 def assumptions_table(est) -> tables.Table:
     """Every assumption of the headline estimate: value, unit, source title, note."""
     df = est.assumptions.to_frame()
-    df["shown"] = [v if isinstance(v, str) else fmt.number(v) for v in df["value"]]
+    df["shown"] = [tables.region_name(v) if n == "region" else v if isinstance(v, str) else fmt.number(v)
+                   for n, v in zip(df["name"], df["value"], strict=True)]
+    df["note"] = ["" if n == "region" else t for n, t in zip(df["name"], df["note"], strict=True)]
     titles = _source_titles([s for s in df["source"] if s])
     df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
     df["given"] = df["overridden"].astype(bool)
