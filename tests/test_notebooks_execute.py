@@ -126,7 +126,7 @@ def test_prose_follows_the_numbers(ts):
     va = _page(ts)
     se = _page(ts, region="se", comparison_regions=["us-va", "in"])
     head_va, head_se = ts.finding(*va[:3], va[4])[0], ts.finding(*se[:3], se[4])[0]
-    assert "of 3 regions compared, Sweden would emit least" in head_va
+    assert "of the 3 regions compared, Sweden would emit least" in head_va
     assert "the lowest of the 3 regions compared (India:" in head_se
     # a short job gains from its start hour, a long one barely does
     run, est, regions, accels, hours = va

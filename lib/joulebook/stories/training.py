@@ -195,6 +195,18 @@ def _range(lo: Any, hi: Any, unit: str) -> str:
     return f"{_q(lo, unit)} to {_q(hi, unit)}"
 
 
+def _span(lo: Any, hi: Any, unit: str) -> str:
+    """``4.22–24.8 MWh`` (one unit when both ends share it, else ``950 kWh–1.2 MWh``); empty when a bound is missing."""
+    if fmt.is_missing(lo) or fmt.is_missing(hi):
+        return ""
+    a, b = _q(lo, unit), _q(hi, unit)
+    if unit == "USD":
+        a, b = fmt.number(float(lo)), fmt.money(hi)
+        return f"{a}–{b}"
+    ua, ub = a.split(" ", 1)[1], b.split(" ", 1)[1]
+    return f"{a.split(' ', 1)[0]}–{b}" if ua == ub else f"{a}–{b}"
+
+
 def _times(a: Any, b: Any) -> str:
     if fmt.is_missing(a) or fmt.is_missing(b) or float(b) == 0:
         return fmt.MISSING
@@ -928,9 +940,9 @@ def money_text(run: TrainingRun, est) -> str:
 def _timing_clause(run: TrainingRun, frame: pd.DataFrame, hours: pd.DataFrame) -> str:
     here = frame.iloc[0]
     if not here["hourly_zone"]:
-        return f"the start hour does not change this (no hourly intensity profile for {here['name']})"
+        return f"and the start hour does not change this (no hourly intensity profile for {here['name']})"
     b = _best(_by_region(hours)[here["region"]], "emissions_kg")
-    return (f"starting at {b['hour']:02d}:00 local time rather than {b['worst_hour']:02d}:00 saves "
+    return (f"and starting at {b['hour']:02d}:00 local time rather than {b['worst_hour']:02d}:00 saves "
             f"{fmt.percent(b['saving_vs_worst'])} of the emissions")
 
 
@@ -938,22 +950,21 @@ def headline(run: TrainingRun, est, frame: pd.DataFrame, hours: pd.DataFrame) ->
     """The answer in one or two sentences, from the numbers the page shows."""
     c, lo, hi = est.central, est.low, est.high
     cost = c[run.cost_key]
-    cost_text = (f" and {fmt.money(cost)} ({'owned hardware' if run.onprem else 'cloud rental'})"
+    cost_text = (f" and {fmt.money(cost)} {'with owned hardware' if run.onprem else 'of cloud rental'}"
                  if not fmt.is_missing(cost) else "")
     best = _extreme(frame, "emissions_kg", True)
     if best["region"] != run.region:
-        where = (f"of {len(frame)} regions compared, {best['name']} would emit least "
+        where = (f"of the {len(frame)} regions compared, {best['name']} would emit least "
                  f"({_q(best['emissions_kg'], 'kg CO2e')}, {fmt.percent(1 - best['emissions_kg'] / c['emissions_kg'])} less)")
     elif len(frame) > 1:
         worst = _extreme(frame, "emissions_kg", False)
-        where = (f"the lowest of the {len(frame)} regions compared ({worst['name']}: "
+        where = (f"{run.region_name} is the lowest of the {len(frame)} regions compared ({worst['name']}: "
                  f"{_times(worst['emissions_kg'], c['emissions_kg'])} as much)")
     else:
         where = "no other region compared"
     return (f"Training {run.job_text} in {run.region_name} takes {_hours(c['wall_clock_hours'])}, "
-            f"{_q(c['facility_energy_kwh'], 'kWh')} (range {_range(lo['facility_energy_kwh'], hi['facility_energy_kwh'], 'kWh')}), "
-            f"{_q(c['emissions_kg'], 'kg CO2e')} from electricity{cost_text}; {where}; "
-            f"{_timing_clause(run, frame, hours)}.")
+            f"{_q(c['facility_energy_kwh'], 'kWh')} ({_span(lo['facility_energy_kwh'], hi['facility_energy_kwh'], 'kWh')}), "
+            f"{_q(c['emissions_kg'], 'kg CO2e')}{cost_text}; {where}, {_timing_clause(run, frame, hours)}.")
 
 
 def finding(run: TrainingRun, est, frame: pd.DataFrame, hours: pd.DataFrame) -> tuple[str, list[tuple[str, str, str]]]:
@@ -961,7 +972,7 @@ def finding(run: TrainingRun, est, frame: pd.DataFrame, hours: pd.DataFrame) -> 
     c, lo, hi = est.central, est.low, est.high
 
     def tile(label: str, key: str, unit: str, extra: str = "") -> tuple[str, str, str]:
-        rng = _range(lo[key], hi[key], unit)
+        rng = _span(lo[key], hi[key], unit)
         note = "; ".join(p for p in (f"range {rng}" if rng else "", extra) if p)
         return (label, _q(c[key], unit), note)
 
@@ -971,13 +982,13 @@ def finding(run: TrainingRun, est, frame: pd.DataFrame, hours: pd.DataFrame) -> 
                   if not fmt.is_missing(c["embodied_emissions_kg"]) else "")]
     if not fmt.is_missing(c[run.cost_key]):
         tiles.append(("Owned-hardware cost" if run.onprem else "Cloud rental", fmt.money(c[run.cost_key]),
-                      f"range {fmt.money(lo[run.cost_key])} to {fmt.money(hi[run.cost_key])}"))
+                      f"range {_span(lo[run.cost_key], hi[run.cost_key], 'USD')}"))
     else:
         tiles.append(("Cost", fmt.MISSING, "no price in the data"))
     tiles.append(tile("Water", "water_l", "L", "US-average water of electricity (substituted)"
                       if bool(frame.iloc[0]["ewif_substituted"]) else ""))
     tiles.append(("Wall clock", _hours(c["wall_clock_hours"]),
-                  f"range {_hours(lo['wall_clock_hours'])} to {_hours(hi['wall_clock_hours'])}"))
+                  f"range {_span(lo['wall_clock_hours'], hi['wall_clock_hours'], 'h')}"))
     return headline(run, est, frame, hours), tiles
 
 
