@@ -118,7 +118,8 @@ def test_story_matches_the_training_model(ts):
     e = ts.energy(est).set_index("key")
     assert e.loc["facility_energy_kwh", "central"] == direct.central["facility_energy_kwh"]
     assert (e["low"] <= e["central"]).all() and (e["central"] <= e["high"]).all()
-    parts = ts.energy_parts(est)
+    parts, unit = ts.energy_parts(est)
+    assert unit == "kWh"  # a tiny job stays in kWh
     assert parts.sum(axis=1)["central"] == pytest.approx(direct.central["facility_energy_kwh"])
 
 

@@ -276,15 +276,18 @@ def energy_table(est) -> tables.Table:
                                 "MFU, busy power, node overhead and PUE")
 
 
-def energy_parts(est) -> pd.DataFrame:
-    """Where the facility energy goes, for the low, central and high estimate (kWh): accelerators, the rest of
-    the node (CPU, memory, network, fans) and the facility overhead (cooling, power conversion: PUE)."""
+def energy_parts(est) -> tuple[pd.DataFrame, str]:
+    """Where the facility energy goes, for the low, central and high estimate: accelerators, the rest of the node
+    (CPU, memory, network, fans) and the facility overhead (cooling, power conversion: PUE). Returns the frame and
+    its unit (kWh, MWh or GWh, whichever reads best)."""
     rows = []
     for case, e in (("low", est.low), ("central", est.central), ("high", est.high)):
         rows.append({"estimate": case, "accelerators": e["accelerator_energy_kwh"],
                      "rest of the node": e["it_energy_kwh"] - e["accelerator_energy_kwh"],
                      "facility overhead (PUE)": e["facility_energy_kwh"] - e["it_energy_kwh"]})
-    return pd.DataFrame(rows).set_index("estimate")
+    df = pd.DataFrame(rows).set_index("estimate")
+    div, unit = _scale(float(est.high["facility_energy_kwh"]), "kWh")
+    return df / div, unit
 
 
 def energy_parts_alt(est) -> str:
@@ -819,12 +822,15 @@ def accelerators_text(run: TrainingRun, df: pd.DataFrame) -> str:
 
 # --------------------------------------------------------------------------- lifecycle
 
-def lifecycle(frame: pd.DataFrame) -> pd.DataFrame:
-    """Operational (electricity) and embodied (hardware, amortised) emissions per region, kg CO2e, by name."""
-    return pd.DataFrame({"operational (electricity)": frame["emissions_kg"].to_numpy(),
-                         "embodied (hardware, amortised)": frame["embodied_emissions_kg"].to_numpy(),
-                         "embodied share": frame["embodied_share"].to_numpy()},
-                        index=pd.Index(frame["name"], name="region"))
+def lifecycle(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Operational (electricity) and embodied (hardware, amortised) emissions per region name, and their unit
+    (kg or t CO2e, whichever reads best)."""
+    total = (frame["emissions_kg"] + frame["embodied_emissions_kg"].fillna(0)).max()
+    div, unit = _scale(float(total), "kg CO2e")
+    df = pd.DataFrame({"operational (electricity)": frame["emissions_kg"].to_numpy(),
+                       "embodied (hardware, amortised)": frame["embodied_emissions_kg"].to_numpy()},
+                      index=pd.Index(frame["name"], name="region"))
+    return df / div, unit
 
 
 def lifecycle_alt(frame: pd.DataFrame) -> str:
