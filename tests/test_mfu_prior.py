@@ -129,19 +129,14 @@ def test_aliases_users_type():
         training.estimate_training(params=7e9, tokens=1e11, accelerator="a10g")
 
 
-def _story(accelerator="h100-sxm", mfu=None):
-    run = ts.training_run(params=7e9, tokens=2e12, accelerator=accelerator, count=512, precision="bf16",
-                          region="us-va", mfu=mfu)
-    return ts.build_story(run)
-
-
 @pytest.mark.parametrize("accelerator, mfu", [("h100-sxm", None), ("h100-pcie", 0.6), ("l4", None)])
 def test_training_report_never_names_a_low_confidence_part_best(accelerator, mfu):
-    st = _story(accelerator, mfu)
-    df = st.accelerators
+    run = ts.check(params=7e9, tokens=2e12, accelerator=accelerator, count=512, precision="bf16", region="us-va",
+                   mfu=mfu)
+    df = ts.accelerators(run)
     low = df[df["low_confidence"]]
     assert {"NVIDIA H100 PCIe", "NVIDIA L4 PCIe (single slot, low profile)"} <= set(low["name"])
-    text = st.accelerators_md()
+    text = ts.accelerators_text(run, df)
     best = text.split("least energy: ")[1]
     named = best.split(" (")[0]
     assert named not in set(low["name"])

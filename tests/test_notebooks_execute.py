@@ -16,6 +16,7 @@ import pytest
 
 import nbhelpers as nbh
 from joulebook.core.errors import InputError, UnknownAcceleratorError, UnknownRegionError
+from joulebook.display import format as fmt
 from joulebook.site.render import has_code, render_html
 
 CONFIG = nbh.load_reports()
@@ -68,37 +69,42 @@ def ts():
     return training_story
 
 
+def _page(ts, **kw):
+    run = ts.check(**{**TINY, **kw})
+    return (run, *ts.compute(run))
+
+
 @pytest.mark.parametrize("change, parameter", [
     ({"params": -1.0}, "params"), ({"tokens": 1e9}, "tokens"), ({"epochs": None}, "tokens"),
     ({"batch": 64, "seq_len": None}, "batch"), ({"layers": None}, "layers"), ({"count": 2.5}, "count"),
     ({"mfu": 1.5}, "mfu"), ({"pue": 0.9}, "pue"), ({"onprem": "yes"}, "onprem"), ({"start": "tomorrow"}, "start"),
     ({"precision": "fp8", "accelerator": "a100-sxm4-80gb"}, "precision"), ({"comparison_regions": "se"}, "comparison_regions"),
 ])
-def test_training_run_names_the_bad_parameter(ts, change, parameter):
+def test_check_names_the_bad_parameter(ts, change, parameter):
     with pytest.raises(InputError) as err:
-        ts.training_run(**{**TINY, **change})
+        ts.check(**{**TINY, **change})
     assert err.value.parameter == parameter
 
 
-def test_training_run_unknown_names_list_close_matches(ts):
+def test_check_unknown_names_list_close_matches(ts):
     with pytest.raises(UnknownRegionError, match="close matches"):
-        ts.training_run(**{**TINY, "comparison_regions": ["swedn"]})
+        ts.check(**{**TINY, "comparison_regions": ["swedn"]})
     with pytest.raises(UnknownAcceleratorError):
-        ts.training_run(**{**TINY, "accelerator": "h1000"})
+        ts.check(**{**TINY, "accelerator": "h1000"})
 
 
 def test_story_matches_the_training_model(ts):
     from joulebook.models import training
 
-    story = ts.build_story(ts.training_run(**TINY))
+    run, est, regions, accels, hours = _page(ts)
     direct = training.estimate_training(params=1.25e8, epochs=1, dataset_tokens=2e9, layers=12, hidden=768,
                                         seq_len=1024, batch=64, accelerator="h100-sxm", count=8, precision="bf16",
                                         region="us-va")
-    m = story.metrics()
+    m = ts.metrics(run, est, regions, accels, hours)
     assert m["facility_energy_kwh"] == pytest.approx(direct.central["facility_energy_kwh"], rel=1e-5)
     assert m["energy_per_step_j"] == pytest.approx(direct.central["energy_per_step_j"], rel=1e-5)
     # the region frame (vectorized path) agrees with the scalar estimate for the chosen region
-    chosen = story.regions.iloc[0]
+    chosen = regions.iloc[0]
     assert chosen["region"] == "us-va"
     assert chosen["emissions_kg"] == pytest.approx(direct.central["emissions_kg"], rel=1e-9)
     assert chosen["water_l"] == pytest.approx(direct.central["water_l"], rel=1e-9)
@@ -108,51 +114,65 @@ def test_story_matches_the_training_model(ts):
     # the comparison covers A100 and H100 and every accelerator in the data that supports the precision
     assert {"a100-sxm4-80gb", "h100-sxm"} <= set(m["accelerators"])
     assert set(m["accelerators"]) == set(ts.comparable_accelerators("bf16"))
+    # the energy frame is the estimate's low/central/high, and its parts add up to the facility energy
+    e = ts.energy(est).set_index("key")
+    assert e.loc["facility_energy_kwh", "central"] == direct.central["facility_energy_kwh"]
+    assert (e["low"] <= e["central"]).all() and (e["central"] <= e["high"]).all()
+    parts, unit = ts.energy_parts(est)
+    assert unit == "kWh"  # a tiny job stays in kWh
+    assert parts.sum(axis=1)["central"] == pytest.approx(direct.central["facility_energy_kwh"])
 
 
 def test_prose_follows_the_numbers(ts):
-    va = ts.build_story(ts.training_run(**TINY))
-    se = ts.build_story(ts.training_run(**{**TINY, "region": "se", "comparison_regions": ["us-va", "in"]}))
-    assert "Sweden has the lowest emissions" in va.summary_md()
-    assert "Sweden is the lowest-emission region" in se.summary_md() and "India" in se.summary_md()
-    assert va.metrics()["finding"] != se.metrics()["finding"]
+    va = _page(ts)
+    se = _page(ts, region="se", comparison_regions=["us-va", "in"])
+    head_va, head_se = ts.finding(*va[:3], va[4])[0], ts.finding(*se[:3], se[4])[0]
+    assert "of the 3 regions compared, Sweden would emit least" in head_va
+    assert "the lowest of the 3 regions compared (India:" in head_se
     # a short job gains from its start hour, a long one barely does
-    assert "A 4-hour job" in va.time_of_day_md()
-    assert va.time_of_day_table() is not None and list(va.time_of_day_table()["region"]) == ["us-va", "us-ca"]
-    # no region with an hourly profile: the page says so and draws nothing
-    eu = ts.build_story(ts.training_run(**{**TINY, "region": "de", "comparison_regions": ["se"]}))
-    assert "does not change the estimate" in eu.time_of_day_md()
-    assert eu.time_of_day_figure() is None and eu.time_of_day_table() is None
+    run, est, regions, accels, hours = va
+    text = ts.when_text(run, regions, hours, est.central["wall_clock_hours"])
+    assert "A 4-hour job" in text
+    assert list(ts.start_hours_table(run, hours).frame["Region"]) == ["Virginia (PJM)", "California (CAISO)"]
+    # no region with an hourly profile: the page says so and there is nothing to draw
+    run, est, regions, accels, hours = eu = _page(ts, region="de", comparison_regions=["se"])
+    assert "no start-hour chart is drawn" in ts.when_text(run, regions, hours, est.central["wall_clock_hours"])
+    assert hours.empty and ts.emissions_by_start_hour(hours).empty and ts.cost_by_start_hour(hours).empty
+    assert ts.finding(*eu[:3], eu[4])[0].endswith("(no hourly intensity profile for Germany).")
     # owned hardware as headline
-    owned = ts.build_story(ts.training_run(**{**TINY, "onprem": True})).metrics()
-    assert owned["key_figures"][2]["label"] == "owned hardware cost"
-    assert owned["key_figures"][2]["value"] == pytest.approx(owned["onprem_cost_usd"])
+    owned = _page(ts, onprem=True)
+    m = ts.metrics(*owned)
+    assert m["key_figures"][2]["label"] == "owned hardware cost"
+    assert m["key_figures"][2]["value"] == pytest.approx(m["onprem_cost_usd"])
+    assert ts.finding(*owned[:3], owned[4])[1][2][0] == "Owned-hardware cost"
 
 
 def test_overrides_are_used_and_reported(ts):
-    base = ts.build_story(ts.training_run(**TINY))
-    story = ts.build_story(ts.training_run(**{**TINY, "mfu": 0.5, "pue": 1.1, "cloud_price_usd_per_gpu_hour": 2.0,
-                                              "start": "2026-01-15T02:00"}))
-    a = story.estimate.assumptions
+    base = _page(ts)
+    run, est, regions, accels, hours = _page(ts, mfu=0.5, pue=1.1, cloud_price_usd_per_gpu_hour=2.0,
+                                             start="2026-01-15T02:00")
+    a = est.assumptions
     assert a["mfu"].overridden and a["mfu"].value == 0.5
     assert a["pue"].value == 1.1 and a["cloud_price_usd_per_gpu_hour"].value == 2.0
-    assert story.c["cloud_cost_usd"] == pytest.approx(2.0 * story.c["accelerator_hours"])
-    assert story.c["wall_clock_hours"] < base.c["wall_clock_hours"]  # higher MFU
-    assert (story.regions["pue_used"] == 1.1).all()
-    assert story.tod["month"] == 1
-    used = story.defaults_frame().set_index("parameter")["used"]
+    assert est.central["cloud_cost_usd"] == pytest.approx(2.0 * est.central["accelerator_hours"])
+    assert est.central["wall_clock_hours"] < base[1].central["wall_clock_hours"]  # higher MFU
+    assert (regions["pue_used"] == 1.1).all()
+    assert ts.month_of(run) == 1 and set(hours["month"]) == {1}
+    used = ts.parameters_table(run, est).frame.set_index("Parameter")["Used"]
     assert used["start"].startswith("2026-01-15T02:00 local time")
+    assert "the price given" in ts.money_text(run, est)
     # the accelerator comparison is like with like: every part, the chosen one included, at the MFU prior
-    acc = story.accelerators.set_index("accelerator")
+    acc = accels.set_index("accelerator")
     assert acc.loc["h100-sxm", "mfu_used"] != 0.5
-    assert acc.loc["h100-sxm", "mfu_used"] == base.accelerators.set_index("accelerator").loc["h100-sxm", "mfu_used"]
+    assert acc.loc["h100-sxm", "mfu_used"] == base[3].set_index("accelerator").loc["h100-sxm", "mfu_used"]
     assert set(acc["mfu_basis"]) <= {"probe", "probe (transferred)", "published prior", "transferred prior"}
 
 
 def test_tokens_instead_of_epochs(ts):
-    story = ts.build_story(ts.training_run(**{**TINY, "epochs": None, "dataset_tokens": None, "tokens": 2e9,
-                                              "batch": None, "layers": None, "hidden": None}))
-    m = story.metrics()
+    run, est, regions, accels, hours = _page(ts, epochs=None, dataset_tokens=None, tokens=2e9, batch=None,
+                                             layers=None, hidden=None)
+    m = ts.metrics(run, est, regions, accels, hours)
     assert m["energy_per_epoch_kwh"] is None and m["energy_per_step_j"] is None
     assert m["flops"] == pytest.approx(6 * 1.25e8 * 2e9, rel=1e-5)
-    assert list(story.cumulative_frame().columns)[0] == "tokens seen (billions)"
+    assert "energy_per_step_j" not in set(ts.energy(est)["key"])  # rows the run cannot give are left out
+    assert fmt.MISSING not in ts.energy_table(est).frame.to_string()

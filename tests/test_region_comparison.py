@@ -12,17 +12,19 @@ import nbhelpers as nbh
 from joulebook import data
 from joulebook.core.errors import InputError, UnknownAcceleratorError
 from joulebook.display import format as fmt
+from joulebook.display import tables
 from joulebook.models import training
 from joulebook.site.execute import validate_metrics
 from joulebook.stories import region_comparison as rc
 
-TINY = dict(params=1.25e8, tokens=2e9, layers=12, hidden=768, seq_len=1024, count=8)
+TINY = dict(params=1.25e8, tokens=2e9, layers=12, hidden=768, seq_len=1024, count=8, accelerator="h100-sxm",
+            precision="bf16")
 NB = nbh.NOTEBOOKS / "15_region_comparison.ipynb"
 
 
 @pytest.fixture(scope="module")
 def job():
-    return rc.check_parameters(**TINY)
+    return rc.check(**TINY)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +120,15 @@ def test_finding_and_metrics(frame, job):
     assert best["region"] not in m["finding"].replace(best["name"], "")
     assert fmt.quantity(best["emissions_kg"], "kg CO2e") in m["finding"]
     assert 3 <= len(m["key_figures"]) <= 4
+    # the page's finding block: the same headline, and tiles with names, 3 s.f. and the substitution marker
+    head, tiles = rc.finding(frame, job)
+    assert head == m["finding"]
+    labels = [t[0] for t in tiles]
+    assert labels[:3] == ["Lowest emissions", f"Median of {len(frame)} regions", "Highest emissions"]
+    assert "Lowest electricity bill" in labels and "Least water" in labels
+    assert tiles[0][1] == fmt.quantity(best["emissions_kg"], "kg CO2e") and best["name"] in tiles[0][2]
+    dry = frame.loc[frame["water_l"].idxmin()]
+    assert (tables.SUBSTITUTED_MARK in tiles[-1][2]) == bool(dry["water_substituted"])
     assert m["substituted_counts"]["ewif_substituted"] == int(frame["ewif_substituted"].sum())
 
 
@@ -126,8 +137,14 @@ def test_intensity_bases_are_named_not_mixed_silently(frame, job):
     assert rc.basis_label("provider location-based grid average") == "operational"
     assert set(frame["intensity_basis"]) <= {"lifecycle", "operational"}
     best, worst = frame.iloc[0], frame.iloc[-1]
-    finding = rc.finding(frame, job)
+    finding = rc.headline(frame, job)
     assert (f"{best['intensity_basis']} basis" in finding) == (best["intensity_basis"] != worst["intensity_basis"])
+    if frame["intensity_basis"].nunique() > 1:  # a factor only within one basis, never across bases
+        basis = frame["intensity_basis"].value_counts().index[0]
+        sub = frame[frame["intensity_basis"] == basis]
+        factor = sub["emissions_kg"].iloc[-1] / sub["emissions_kg"].iloc[0]
+        assert f"On the {basis} basis" in finding and fmt.ratio(factor) in finding
+        assert fmt.ratio(worst["emissions_kg"] / best["emissions_kg"]) not in finding
     summary = rc.summary_md(frame, job)
     for basis in set(frame["intensity_basis"]):
         if frame["intensity_basis"].nunique() > 1:
@@ -136,30 +153,46 @@ def test_intensity_bases_are_named_not_mixed_silently(frame, job):
 
 def test_bad_parameters_name_the_parameter():
     with pytest.raises(InputError) as err:
-        rc.check_parameters(**{**TINY, "tokns": 1e9})
+        rc.check(**{**TINY, "tokns": 1e9})
     assert err.value.parameter == "tokns" and "tokens" in str(err.value)
     for change, name in [({"params": -1}, "params"), ({"count": 2.5}, "count"), ({"mfu": 1.5}, "mfu"),
                          ({"pue": 0.5}, "pue"), ({"layers": None}, "layers"),
                          ({"precision": "fp8", "accelerator": "a100-sxm4-80gb"}, "precision")]:
         with pytest.raises(InputError) as err:
-            rc.check_parameters(**{**TINY, **change})
+            rc.check(**{**TINY, **change})
         assert err.value.parameter == name
     with pytest.raises(UnknownAcceleratorError):
-        rc.check_parameters(accelerator="h1000")
+        rc.check(**{**TINY, "accelerator": "h1000"})
+    with pytest.raises(InputError) as err:
+        rc.check(**{k: v for k, v in TINY.items() if k != "precision"})
+    assert err.value.parameter == "precision"
 
 
 def test_defaults_live_in_the_notebook_and_match_the_training_page():
     ours = nbh.parameters(nbformat.read(str(NB), as_version=4).cells)
-    assert ours == rc.DEFAULTS
+    assert set(ours) == set(rc.PARAMETERS)
+    assert not hasattr(rc, "DEFAULTS")  # defaults live once, in the notebook
     training_page = nbh.parameters(nbformat.read(str(nbh.NOTEBOOKS / "10_training_energy.ipynb"), as_version=4).cells)
     assert ours["tokens"] == training_page["epochs"] * training_page["dataset_tokens"]
     for key in ("params", "layers", "hidden", "seq_len", "accelerator", "count", "precision", "mfu", "pue"):
         assert ours[key] == training_page[key], key
+    assert rc.check(**ours) == rc.check(**{k: v for k, v in ours.items() if v is not None})
 
 
 def test_report_block_follows_the_training_page():
     spec = nbh.check_report_block("region_comparison", NB, "joulebook.stories.region_comparison:metrics_for",
-                                  rc.DEFAULTS)
+                                  rc.PARAMETERS)
     ids = [s.id for s in nbh.load_reports().reports]
     assert ids.index("region_comparison") == ids.index("training_energy") + 1
     assert spec.parameters == {}  # defaults live once, in the notebook
+
+
+def test_page_order_finding_first_provenance_last_and_tagged():
+    cells = nbformat.read(str(NB), as_version=4).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(code) if "report.finding(" in c)
+    assert first == 2  # parameters, check, then the finding
+    tagged = [i for i, c in enumerate(cells) if "provenance" in c.metadata.get("tags", [])]
+    assert tagged and tagged == list(range(tagged[0], len(cells) - 1))  # a block at the end, before the metrics
+    assert all("provenance" not in c.metadata.get("tags", []) for c in cells[:tagged[0]])
+    assert "rc.sources_table(" in "".join(cells[i].source for i in tagged)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from joulebook import data
 from joulebook.core.errors import InputError, UnknownAcceleratorError
+from joulebook.display import format as fmt
 from joulebook.models.training import OUTPUT_KEYS, estimate_training, estimate_training_frame, training_flops
 
 BASE = dict(params=7e9, tokens=2e11, accelerator="h100-sxm", count=64, region="us-va")
@@ -187,41 +188,114 @@ _PAGE = dict(params=1.25e8, epochs=1, dataset_tokens=2e9, layers=12, hidden=768,
              accelerator="h100-sxm", precision="bf16")
 
 
-def test_time_of_day_says_why_a_region_without_a_profile_is_not_shown():
+def _page(**kw):
     from joulebook.stories import training as ts
 
-    zones = sorted(set(data.table("hourly_intensity_profiles")["zone_id"]))
-    assert ts.hourly_profile_zones() == zones and "SWE" not in zones
-    se = ts.build_story(ts.training_run(region="se", comparison_regions=["us-ca", "de"], **_PAGE))
-    md = se.time_of_day_md()
-    assert "Sweden has no hour-by-hour intensity profile" in md
-    assert all(z in md for z in zones) and "shows California (CAISO) instead" in md
-    assert "price is flat" in md
-    fig = se.time_of_day_figure()
-    assert not se.cost_varying_regions()
-    assert [a.get_title() for a in fig.axes if "cost" in a.get_title()] == []  # no flat all-zero cost panel
-    sg = ts.build_story(ts.training_run(region="sg", comparison_regions=["se"], **_PAGE))
-    assert "Singapore has no hour-by-hour intensity profile" in sg.time_of_day_md()
-    assert "no electricity price" in sg.time_of_day_md()
-    ca = ts.build_story(ts.training_run(region="us-ca", comparison_regions=["se"], **_PAGE))
-    assert "has no hour-by-hour" not in ca.time_of_day_md()
+    run = ts.check(**{**_PAGE, **kw})
+    return (run, *ts.compute(run))
 
 
-def test_training_page_marks_stand_in_values():
+def test_when_section_says_which_regions_have_hourly_profiles():
+    from joulebook.stories import training as ts
+
+    hourly = [r.name for r in data.regions().values() if r.hourly_zone and r.kind != "cloud"]
+    assert ts.hourly_regions() == hourly and "Sweden" not in hourly and "Virginia (PJM)" in hourly
+    run, est, regions, accels, hours = _page(region="se", comparison_regions=["us-ca", "de"])
+    text = ts.when_text(run, regions, hours, est.central["wall_clock_hours"])
+    assert "Sweden and Germany have none" in text and all(n in text for n in hourly)
+    assert "shows California (CAISO) from the comparison regions instead" in text
+    assert "Flat tariff in Sweden" in text
+    assert set(hours["name"]) == {"California (CAISO)"}  # only regions with a profile or a tariff
+    # California's tariff has no published hourly rate here: its cost is flat, so there is no cost panel at all
+    assert ts.cost_by_start_hour(hours).empty and "no cost chart is drawn" in text
+    assert list(ts.emissions_by_start_hour(hours).columns) == ["California (CAISO)"]
+    # Singapore: no profile and no price, said in words
+    run, est, regions, accels, hours = _page(region="sg", comparison_regions=["se"])
+    text = ts.when_text(run, regions, hours, est.central["wall_clock_hours"])
+    assert "Singapore and Sweden have none" in text and "no electricity price" in text
+    assert hours.empty and "no start-hour chart is drawn" in text
+    assert ts.finding(run, est, regions, hours)[0].endswith("(no hourly intensity profile for Singapore).")
+    run, est, regions, accels, hours = _page(region="us-ca", comparison_regions=["se"])
+    text = ts.when_text(run, regions, hours, est.central["wall_clock_hours"])
+    assert "California (CAISO) has none" not in text and "Sweden has none" in text
+    assert "saves" in ts.finding(run, est, regions, hours)[0]
+
+
+def test_region_table_marks_substituted_values_with_names_not_ids():
     from joulebook.stories import training as ts
     from joulebook.stories.region_comparison import substitutions
 
-    story = ts.build_story(ts.training_run(region="se", comparison_regions=["de", "gcp:us-central1"], **_PAGE))
+    run, est, regions, accels, hours = _page(region="se", comparison_regions=["de", "gcp:us-central1"])
     flags = substitutions(["se", "de", "gcp:us-central1"]).set_index("region")
     assert flags.loc["de", "price_substituted"] and not flags.loc["se", "price_substituted"]
-    table = story.regions_table().set_index("region")
-    assert "(stand-in: European Union (27) average)" in table.loc["de", "price (USD/kWh)"]
-    assert "stand-in" not in table.loc["se", "price (USD/kWh)"]
-    for r in table.index:  # PUE marked exactly where the operator has no figure
-        assert ("stand-in: industry default" in table.loc[r, "PUE"]) == bool(flags.loc[r, "pue_substituted"])
-    assert any("stand-in: US-average water" in c for c in table.columns)
-    md = story.regions_md()
-    assert "Germany (European Union (27) average)" in md and "industry default" in md and "US average" in md
-    # a PUE the user gives is an override, not a stand-in
-    given = ts.build_story(ts.training_run(region="se", comparison_regions=["de"], pue=1.2, **_PAGE))
-    assert not any("stand-in" in str(v) for v in given.regions_table()["PUE"])
+    table = ts.regions_table(run, regions)
+    shown = table.frame.set_index("Region")
+    marks = table.marks.set_index(table.frame["Region"])
+    assert list(shown.index) == ["Sweden", "Germany", "Google Cloud us-central1 (Iowa)"]  # names, not ids
+    assert marks.loc["Germany", "Electricity price (USD/kWh)"] and not marks.loc["Sweden", "Electricity price (USD/kWh)"]
+    assert "European Union (27) average" in shown.loc["Germany", "Substituted values"]
+    for rid, name in (("se", "Sweden"), ("de", "Germany"), ("gcp:us-central1", "Google Cloud us-central1 (Iowa)")):
+        assert marks.loc[name, "PUE"] == bool(flags.loc[rid, "pue_substituted"])  # industry-default PUE marked
+    assert marks["Water (L)"].all()  # the US-average water of electricity stands in for all three
+    note = " ".join(table.notes)
+    assert "Germany (European Union (27) average)" in note and "industry default" in note and "US average" in note
+    html = table.to_html()
+    assert ">de<" not in html and ">se<" not in html
+    for bad in (">None<", ">nan<", ">null<", ">n/a<", "&lt;NA&gt;"):
+        assert bad not in html
+    # a PUE the user gives is an override, not a substitute
+    run, est, regions, accels, hours = _page(region="se", comparison_regions=["de"], pue=1.2)
+    assert not ts.regions_table(run, regions).marks["PUE"].any()
+    assert "PUE" not in " ".join(regions["substituted"])
+
+
+def test_cloud_rental_is_compared_like_for_like():
+    from joulebook.stories import training as ts
+
+    prices = ts.like_for_like_prices(["a100-sxm4-80gb", "h100-sxm", "l4"])
+    priced = prices.dropna(subset=["usd_per_gpu_hour"])
+    assert priced["provider"].nunique() == 1  # one provider, one basis
+    raw = data.table("cloud_gpu_prices")
+    for r in priced.itertuples(index=False):
+        row = raw[(raw["provider"] == r.provider) & (raw["instance"] == r.instance) &
+                  (raw["price_date"].astype(str) == r.price_date)]
+        assert len(row) == 1 and "billed separately" not in row["instance"].iloc[0]
+        assert row["usd_per_gpu_hour"].iloc[0] == pytest.approx(r.usd_per_gpu_hour)
+    assert math.isnan(prices.set_index("accelerator").loc["l4", "usd_per_gpu_hour"])  # no such row: missing, not 0
+    run, est, regions, accels, hours = _page(accelerator="a100-sxm4-80gb", region="us-va")
+    basis = ts.rental_basis(accels)
+    assert "whole instance" in basis and basis in " ".join(ts.accelerators_table(run, accels).frame.columns)
+    # the A100's default price mixes a GPU-only SKU with whole instances: the money text says it is not like for like
+    assert (ts.headline_price_rows(run)["basis"].nunique() > 1) and "not like for like" in ts.money_text(run, est)
+
+
+def test_finding_has_five_tiles_with_ranges_and_matches_metrics():
+    from joulebook.stories import training as ts
+
+    run, est, regions, accels, hours = _page(region="se", comparison_regions=["us-va", "in"])
+    head, tiles = ts.finding(run, est, regions, hours)
+    assert [t[0] for t in tiles] == ["Facility energy", "Emissions (location-based)", "Cloud rental", "Water",
+                                     "Wall clock"]
+    assert all(t[2].startswith("range ") for t in tiles)
+    assert "Sweden" in head and "NVIDIA H100 SXM5" in head and " se " not in head and "h100-sxm" not in head
+    assert fmt.quantity(est.central["facility_energy_kwh"], "kWh") in head
+    m = ts.metrics(run, est, regions, accels, hours)
+    assert m["finding"] == head and m == ts.metrics_for({**_PAGE, "region": "se", "comparison_regions": ["us-va", "in"]})
+
+
+def test_training_page_order_finding_first_provenance_last_and_figures_with_alt_text():
+    from pathlib import Path
+
+    import nbformat
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "10_training_energy.ipynb"
+    cells = nbformat.read(str(nb), as_version=4).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    assert "story.check(" in code[1] and "report.finding(" in code[2]  # parameters, check, then the finding
+    tagged = [i for i, c in enumerate(cells) if "provenance" in c.metadata.get("tags", [])]
+    assert tagged and tagged == list(range(tagged[0], len(cells) - 1))  # one block at the end, before the metrics
+    assert "report.write_metrics(" in cells[-1].source
+    for c in code:  # every figure through figures.show with a description; no drawing inside the library
+        assert "plots.show(" not in c and "ts.show(" not in c
+        if ".plot" in c or "plots.figure(" in c:
+            assert "figures.show(" in c and "alt=story." in c

@@ -1,9 +1,9 @@
 """Story: one reference training job in every region the data knows, ranked by emissions.
 
-Parameters (:data:`DEFAULTS`, the same job as ``10_training_energy``: 7B parameters, 2 epochs
-of 100B tokens, 64 H100 SXM in bf16), computed frames (:func:`compare_regions`), the finding
-and key figures (:func:`finding`, :func:`key_figures`), the metrics (:func:`metrics`,
-:func:`metrics_for`) and the display tables and figure of ``15_region_comparison.ipynb``.
+Parameters (:func:`check`; their defaults live in the notebook's parameters cell: the same job as
+``10_training_energy``), the computed frame (:func:`compare_regions`), the finding and its tiles
+(:func:`finding`), the metrics (:func:`metrics`, :func:`metrics_for`) and the display tables and
+figure of ``15_region_comparison.ipynb``.
 
 Every region of :func:`joulebook.data.regions` is evaluated at once by the vectorized
 :func:`joulebook.models.training.estimate_training_frame` with annual-average grid intensity. Each
@@ -31,30 +31,25 @@ from joulebook.display import plots, tables
 from joulebook.models import training
 
 TITLE = "The same training job in every region"
-
-# the notebook's parameters cell holds the same values (a test keeps the two equal)
-DEFAULTS: dict[str, Any] = {
-    "params": 7e9,  # = 10_training_energy: params
-    "tokens": 2e11,  # = 10_training_energy: epochs 2 x dataset_tokens 1e11
-    "layers": 32,
-    "hidden": 4096,
-    "seq_len": 4096,
-    "accelerator": "h100-sxm",
-    "count": 64,
-    "precision": "bf16",
-    "mfu": None,
-    "pue": None,
-}
+PARAMETERS = ("params", "tokens", "layers", "hidden", "seq_len", "accelerator", "count", "precision", "mfu", "pue")
+"""The notebook's parameters (their defaults live in its parameters cell, once)."""
 
 KIND_NAMES = {"country": "country", "us-zone": "US grid zone", "cloud": "cloud region"}
 
 
 # --------------------------------------------------------------------------- parameters
 
-def check_parameters(**parameters: Any) -> dict[str, Any]:
-    """The job's parameters, checked (one clear error naming the parameter), defaults filled in."""
-    reject_unknown(parameters, DEFAULTS, otherwise=f"; parameters: {', '.join(DEFAULTS)}")
-    p = {**DEFAULTS, **parameters}
+def check(**parameters: Any) -> dict[str, Any]:
+    """The job's parameters, checked: one clear error naming the parameter at fault.
+
+    Every name of :data:`PARAMETERS` is needed except ``layers``, ``hidden``, ``seq_len``, ``mfu`` and ``pue``
+    (missing means None: attention FLOPs left out, the data's MFU, each operator's PUE).
+    """
+    reject_unknown(parameters, PARAMETERS, otherwise=f"; parameters: {', '.join(PARAMETERS)}")
+    for name in ("params", "tokens", "accelerator", "count", "precision"):
+        if name not in parameters:
+            raise InputError(name, "missing (the notebook's parameters cell gives every parameter)")
+    p = {k: parameters.get(k) for k in PARAMETERS}
     out: dict[str, Any] = {}
     out["params"] = number("params", p["params"], strictly_positive=True)
     out["tokens"] = number("tokens", p["tokens"], strictly_positive=True)
@@ -76,7 +71,7 @@ def check_parameters(**parameters: Any) -> dict[str, Any]:
 
 def _job(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Checked parameters whether given raw or already checked."""
-    return check_parameters(**dict(parameters))
+    return check(**dict(parameters))
 
 
 # --------------------------------------------------------------------------- substitutions (helper)
@@ -184,6 +179,9 @@ def compare_regions(parameters: Mapping[str, Any]) -> pd.DataFrame:
     out["water_substituted"] = out["ewif_substituted"] | out["wue_substituted"]
     out = out.sort_values(["emissions_kg", "region"], kind="mergesort").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
+    # cost and water ranks too (1 = lowest); a region without a price has no cost rank (shown "—", sorted last)
+    out["rank_cost"] = out["electricity_cost_usd"].rank(method="min").astype("Int64")
+    out["rank_water"] = out["water_l"].rank(method="min").astype("Int64")
     return out
 
 
@@ -195,17 +193,57 @@ def _job_words(job: Mapping[str, Any]) -> str:
             f"in {job['precision']}")
 
 
-def finding(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> str:
-    """The answer in one line: where the job emits least and most, and by what factor (3 s.f., names)."""
+def q(v: Any) -> str:
+    """Emissions for prose: ``18.1 kg CO2e``, ``6.76 t CO2e``."""
+    return fmt.quantity(v, "kg CO2e")
+
+
+def headline(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> str:
+    """The answer in one or two sentences: where the job emits least and most (3 s.f., names).
+
+    Grid intensities come on two bases (lifecycle; the cloud providers' operational figures): a factor between the
+    two ends is given only within one basis, the one most regions share, never across bases.
+    """
     job = _job(parameters)
     best, worst = frame.iloc[0], frame.iloc[-1]
-    factor = worst["emissions_kg"] / best["emissions_kg"] if best["emissions_kg"] > 0 else math.nan
-    spread = f"{fmt.ratio(factor)} less than" if math.isfinite(factor) else "against"
-    b_lo, b_hi = (f" ({best['intensity_basis']} basis)", f", {worst['intensity_basis']} basis") \
-        if best["intensity_basis"] != worst["intensity_basis"] else ("", "")
-    return (f"The same training job ({_job_words(job)}) emits least in {best['name']}: "
-            f"{fmt.quantity(best['emissions_kg'], 'kg CO2e')}{b_lo}, {spread} in {worst['name']} "
-            f"({fmt.quantity(worst['emissions_kg'], 'kg CO2e')}{b_hi}), across {len(frame)} regions.")
+    if best["intensity_basis"] == worst["intensity_basis"] and frame["intensity_basis"].nunique() == 1:
+        factor = worst["emissions_kg"] / best["emissions_kg"] if best["emissions_kg"] > 0 else math.nan
+        spread = f"{fmt.ratio(factor)} less than" if math.isfinite(factor) else "against"
+        return (f"The same training job ({_job_words(job)}) emits least in {best['name']}: {q(best['emissions_kg'])}, "
+                f"{spread} in {worst['name']} ({q(worst['emissions_kg'])}), across {len(frame)} regions.")
+    basis = frame["intensity_basis"].value_counts().index[0]
+    sub = frame[frame["intensity_basis"] == basis]
+    lo, hi = sub.iloc[0], sub.iloc[-1]
+    factor = hi["emissions_kg"] / lo["emissions_kg"] if lo["emissions_kg"] > 0 else math.nan
+    return (f"Across {len(frame)} regions, the same training job ({_job_words(job)}) emits from "
+            f"{q(best['emissions_kg'])} in {best['name']} ({best['intensity_basis']} basis) to "
+            f"{q(worst['emissions_kg'])} in {worst['name']} ({worst['intensity_basis']} basis). On the {basis} basis "
+            f"of {len(sub)} regions, the least is {q(lo['emissions_kg'])} in {lo['name']}, "
+            f"{fmt.ratio(factor)} less than in {hi['name']}.")
+
+
+def finding(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
+    """(headline, tiles): lowest and highest emissions, the lowest electricity bill and the least water, by name."""
+    best, worst = frame.iloc[0], frame.iloc[-1]
+    tiles = [("Lowest emissions", fmt.quantity(best["emissions_kg"], "kg CO2e"),
+              f"{best['name']} ({fmt.number(best['intensity_g_per_kwh'])} g/kWh, {fmt.year(best['intensity_year'])}, "
+              f"{best['intensity_basis']} basis)"),
+             (f"Median of {len(frame)} regions", fmt.quantity(frame["emissions_kg"].median(), "kg CO2e"), ""),
+             ("Highest emissions", fmt.quantity(worst["emissions_kg"], "kg CO2e"),
+              f"{worst['name']} ({fmt.number(worst['intensity_g_per_kwh'])} g/kWh, {fmt.year(worst['intensity_year'])}, "
+              f"{worst['intensity_basis']} basis)")]
+    priced = frame.dropna(subset=["electricity_cost_usd"])
+    if len(priced):
+        cheap = priced.loc[priced["electricity_cost_usd"].idxmin()]
+        mark = f" {tables.SUBSTITUTED_MARK} substituted price" if cheap["price_substituted"] else ""
+        tiles.append(("Lowest electricity bill", fmt.money(cheap["electricity_cost_usd"]),
+                      f"{cheap['name']}, {fmt.year(cheap['price_year'])} price{mark}; "
+                      f"{len(frame) - len(priced)} regions have no price"))
+    dry = frame.loc[frame["water_l"].idxmin()]
+    tiles.append(("Least water", fmt.quantity(dry["water_l"], "L"),
+                  f"{dry['name']}" + (f" {tables.SUBSTITUTED_MARK} US-average water of electricity"
+                                      if dry["water_substituted"] else "")))
+    return headline(frame, parameters), tiles
 
 
 def key_figures(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -224,19 +262,12 @@ def key_figures(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return figs
 
 
-def key_figures_table(frame: pd.DataFrame) -> tables.Table:
-    kf = pd.DataFrame(key_figures(frame))
-    kf["shown"] = [fmt.quantity(v, u) for v, u in zip(kf["value"], kf["unit"], strict=True)]
-    return tables.table(kf, {"label": "Key figure", "shown": "Value"}, kinds={"shown": "text"})
-
-
 def summary_md(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> str:
-    """The finding, then what is equal everywhere and how many values are stand-ins."""
-    job = _job(parameters)
+    """What is equal everywhere, what changes, and the spread of cost and water (the finding is shown above it)."""
     first = frame.iloc[0]
     n = len(frame)
     priced = frame.dropna(subset=["electricity_cost_usd"])
-    parts = [f"**{finding(frame, job)}**", ""]
+    parts = []
     parts.append(
         f"Every region runs the same {fmt.number(first['accelerator_hours'])} accelerator-hours "
         f"({fmt.number(first['wall_clock_hours'])} h of wall clock); what changes is the grid's carbon intensity "
@@ -260,7 +291,7 @@ def summary_md(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> str:
                          f"in {lo['name']} to {fmt.quantity(hi['emissions_kg'], 'kg CO2e')} in {hi['name']}.")
     w = frame["water_l"]
     parts.append(f"Water ranges from {fmt.quantity(w.min(), 'L')} to {fmt.quantity(w.max(), 'L')}.")
-    return "\n".join(parts[:2]) + "\n" + " ".join(parts[2:])
+    return " ".join(parts)
 
 
 def substitutions_md(frame: pd.DataFrame) -> str:
@@ -283,7 +314,9 @@ def substitutions_md(frame: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- display
 
 TABLE_COLUMNS = {
-    "rank": "Rank",
+    "rank": "Emissions rank",
+    "rank_cost": "Cost rank",
+    "rank_water": "Water rank",
     "name": "Region",
     "kind": "Kind",
     "emissions_kg": fmt.header("Emissions", "kg CO2e"),
@@ -304,7 +337,7 @@ TABLE_MARKS = {"intensity_g_per_kwh": "intensity_substituted", "price_usd_per_kw
 
 def regions_table(frame: pd.DataFrame) -> tables.Table:
     """Every region, sortable by any column offline; names, units in headers, † on stand-in values."""
-    return tables.table(frame, TABLE_COLUMNS, kinds={"rank": "integer", "price_year": "year", "intensity_year": "year",
+    return tables.table(frame, TABLE_COLUMNS, kinds={"rank": "integer", "rank_cost": "integer", "rank_water": "integer", "price_year": "year", "intensity_year": "year",
                                                      "substituted": "text", "intensity_basis": "text"},
                         marks=TABLE_MARKS, sortable=True,
                         caption=f"The job in each of {len(frame)} regions, ranked by emissions (click a header to sort)")
@@ -424,7 +457,7 @@ def metrics(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> dict[str, Any
     best, worst = frame.iloc[0], frame.iloc[-1]
     return {
         "title": TITLE,
-        "finding": finding(frame, job),
+        "finding": headline(frame, job),
         "key_figures": key_figures(frame),
         "regions": int(len(frame)),
         "lowest_emission_region": str(best["region"]),
@@ -439,6 +472,6 @@ def metrics(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> dict[str, Any
 
 
 def metrics_for(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """``metrics.json`` straight from a parameter dict (missing names take :data:`DEFAULTS`)."""
+    """``metrics.json`` straight from the notebook's parameters."""
     job = _job(parameters)
     return metrics(compare_regions(job), job)
