@@ -15,6 +15,7 @@ student is a different, smaller model (not this model compressed) and is named s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -727,9 +728,21 @@ def _value_text(v: Any) -> str:
     return fmt.text(v)
 
 
+def _named(text: Any) -> str:
+    """A note with accelerator ids written as names (``row for h100-sxm`` -> ``row for NVIDIA H100 SXM5``)."""
+    if fmt.is_missing(text):
+        return fmt.MISSING
+    out = str(text)
+    for acc_id in sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True):
+        if acc_id in out:
+            out = re.sub(rf"(?<![\w-]){re.escape(acc_id)}(?![\w-])", tables.accelerator_name(acc_id), out)
+    return out
+
+
 def assumptions_table(est) -> tables.Table:
     df = est.assumptions.to_frame()
     df["shown"] = [_value_text(v) for v in df["value"]]
+    df["note"] = [_named(n) for n in df["note"]]
     titles = _source_titles(df["source"])
     titles["user"] = "given in the parameters"
     df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]

@@ -13,6 +13,7 @@ end the model's figure (:func:`saving_ranges`); elsewhere it says that no measur
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +153,7 @@ def frames(job: Mapping[str, Any], floor: model.StepFloor | None = None) -> Fram
                                      count=p["count"], precision=p["baseline"], region=p["region"],
                                      batch=p["batch"], seq_len=p["seq_len"], layers=p["layers"], hidden=p["hidden"])
     assumptions = est.assumptions.merge(model.floor_assumptions(floor))
-    assumptions.add("schedule", schedule_name(main), "share of steps per precision", "user", main.spec, True)
+    assumptions.add("schedule", schedule_name(main), "share of steps per precision", "user", "phases in order", True)
     src = list(dict.fromkeys([*est.source_ids, "joulebook_h100_probe1", "korthikanti_2022", "rajbhandari_zero_2020",
                               "joulebook_precision_roi_assumptions"]))
     for a in p["accelerators"]:
@@ -577,9 +578,21 @@ def _titles(ids) -> dict[str, str]:
     return out
 
 
+def _named(text: Any) -> str:
+    """A note with accelerator ids written as names (``row for h100-sxm`` -> ``row for NVIDIA H100 SXM5``)."""
+    if fmt.is_missing(text):
+        return fmt.MISSING
+    out = str(text)
+    for acc_id in sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True):
+        if acc_id in out:
+            out = re.sub(rf"(?<![\w-]){re.escape(acc_id)}(?![\w-])", tables.accelerator_name(acc_id), out)
+    return out
+
+
 def assumptions_table(fr: Frames) -> tables.Table:
     df = fr.assumptions.to_frame()
     df["shown"] = [_value_text(v) for v in df["value"]]
+    df["note"] = [_named(n) for n in df["note"]]
     titles = _titles(df["source"])
     df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
     return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
