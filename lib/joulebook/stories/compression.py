@@ -307,7 +307,7 @@ def scenario_md(plan: Mapping[str, Any], est) -> str:
     moe = f", {m.experts_active} of {m.experts} experts per token" if m.is_moe else ""
     region = f", electricity of {est.region.name}" if est.region else ", no region (no emissions)"
     return (f"**Scenario.** {m.name} ({fmt.number(m.params_total / 1e9)} billion parameters, {m.layers} layers, "
-            f"{gqa}{moe}) on {sc['count']} × {tables.accelerator_name(sc['accelerator'])} in {sc['precision']}, "
+            f"{gqa}{moe}) on {_scenario_words(sc).split(' on ', 1)[1]} in {sc['precision']}, "
             f"batch {sc['batch']}, {sc['prompt_tokens']} prompt and {sc['new_tokens']} generated tokens per sequence, "
             f"{sc['runtime']} runtime{region}. The baseline's prefill is {est.bound['prefill']}-bound "
             f"({fmt.number(c['prefill_ms'])} ms to the first token) and each decode step is "
@@ -372,8 +372,9 @@ def sweep_md(sweep: pd.DataFrame, plan: Mapping[str, Any]) -> str:
     nofit = b[~b["fits_in_memory"].astype(bool)]
     fit_txt = f" From batch {int(nofit['batch'].iloc[0])} the baseline no longer fits in memory." if not nofit.empty else ""
     e1, e2 = b["energy_j_per_1k_tokens"].iloc[0], b["energy_j_per_1k_tokens"].iloc[-1]
-    return (" ".join(out) + f" {bound}{fit_txt} Batching alone takes the baseline from {_j(e1)} to {_j(e2)} per "
-            f"1,000 tokens ({fmt.ratio(e1 / e2)} less).")
+    return (f"{bound}{fit_txt} Batching alone takes the baseline from {_j(e1)} to {_j(e2)} per 1,000 tokens "
+            f"({fmt.ratio(e1 / e2)} less). Speed-up against the baseline at the same batch size:\n\n"
+            + "\n".join(f"- {line}" for line in out))
 
 
 def pareto_md(pareto: pd.DataFrame, table: pd.DataFrame) -> str:
@@ -617,7 +618,7 @@ def log_y(ax) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.number(v)))
     ax.yaxis.set_minor_formatter(NullFormatter())
 
