@@ -1,16 +1,20 @@
-"""joulebook.models.compression: technique transforms, accuracy from data only, report tables and metrics."""
+"""joulebook.models.compression (technique transforms, accuracy from data only, trade-off frames) and the report built
+on it, joulebook.stories.compression."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import nbhelpers as nbh
 from joulebook import data
 from joulebook.core.errors import InputError, UnknownModelError
+from joulebook.display import format as fmt
 from joulebook.models import compression as C
-from joulebook.models import inference
+from joulebook.models import inference, techniques
 from joulebook.models import presets as models
 from joulebook.models.inference import inference_frame
 from joulebook.site.execute import validate_metrics
+from joulebook.stories import compression as S
 
 
 def test_parse_techniques():
@@ -176,20 +180,40 @@ def test_strategy_table_verdicts_follow_the_numbers():
     assert a100[a100["technique"] == "fp8"].iloc[0]["speed_verdict"] == "not supported here"
 
 
+def _nb_parameters():
+    return nbh.parameters(nbh.read(nbh.NOTEBOOKS / "20_compression_tradeoffs.ipynb").cells)
+
+
+def test_technique_grammar_lives_below_inference():
+    """One direction only: inference applies techniques through models.techniques; compression builds on both."""
+    assert C.parse_technique is techniques.parse_technique and C.accuracy is techniques.accuracy
+    assert "compression" not in inference.__dict__
+
+
 def test_report_parameters_are_checked():
-    ok = dict(C.REPORT_DEFAULTS)
-    plan = C.check_parameters(**ok)
+    ok = _nb_parameters()
+    plan = S.check(**ok)
     assert plan["techniques"][-1] == "distill:llama-3.2-1b" and plan["scenario"]["model"] == "llama-3-8b"
     for key, bad in (("batch", 0), ("model", "llama-9b"), ("techniques", []), ("batches", [0]), ("runtime", "jit"),
                      ("count", 3), ("region", "atlantis"), ("helps_threshold", 0.5), ("techniques", ["fp9"])):
         with pytest.raises((InputError, UnknownModelError, KeyError)):
-            C.check_parameters(**dict(ok, **{key: bad}))
+            S.check(**dict(ok, **{key: bad}))
+    with pytest.raises(InputError) as e:
+        S.metrics_for({k: v for k, v in ok.items() if k != "batch"})
+    assert e.value.parameter == "batch"
+
+
+def test_technique_names_are_words():
+    assert S.technique_name("int4-weight-only") == "int4 weight-only"
+    assert S.technique_name("prune:0.5:sparse") == "50% pruning, sparse kernels"
+    assert S.technique_name("distill:llama-3.2-1b") == "Llama 3.2 1B student (a different model)"
+    assert S.technique_name("int4-weight-only+kv:fp8") == "int4 weight-only + fp8 KV cache"
 
 
 def test_report_metrics_are_valid_and_deterministic():
-    params = dict(C.REPORT_DEFAULTS, techniques=["fp8", "int4-weight-only", "prune:0.5"], batches=[1, 16, 256])
-    m1 = C.report_metrics(params)
-    m2 = C.report_metrics(params)
+    params = dict(_nb_parameters(), techniques=["fp8", "int4-weight-only", "prune:0.5"], batches=[1, 16, 256])
+    m1 = S.metrics_for(params)
+    m2 = S.metrics_for(params)
     assert m1 == m2
     assert validate_metrics(m1) == []
     assert m1["techniques"]["prune:0.5"]["speedup"] == pytest.approx(1.0)
@@ -197,30 +221,57 @@ def test_report_metrics_are_valid_and_deterministic():
     # smaller model without accuracy data) uses less energy but is listed as such, never as the winner
     assert m1["best_technique"] == m1["best_technique_with_accuracy_data"] == "fp8"
     assert m1["lowest_energy_technique"] == "fp8"
-    assert m1["lower_energy_without_accuracy_data"] == ["distill:llama-3.2-1b"]
-    assert m1["finding"].index("fp8") < m1["finding"].index("distill:llama-3.2-1b")
-    assert "distill:llama-3.2-1b (a different, smaller model; accuracy: no data" in m1["finding"]
+    assert m1["other_models"] == ["distill:llama-3.2-1b"] and m1["lower_energy_without_accuracy_data"] == []
+    assert m1["finding"].index("fp8") < m1["finding"].index("Llama 3.2 1B student")
+    assert "is a different, smaller model, not this one compressed" in m1["finding"]
+    assert "accuracy not in the data" in m1["finding"]
     assert m1["key_figures"][1]["label"].startswith("fp8")
 
 
-def test_headline_without_accuracy_evidence_never_crowns_the_student():
-    m = C.report_metrics(dict(C.REPORT_DEFAULTS, techniques=["prune:0.5"], batches=[1, 16]))
-    assert m["best_technique"] is None and m["lowest_energy_technique"] == "prune:0.5"
-    assert "no option here has accuracy evidence" in m["finding"]
-    assert "distill:llama-3.2-1b (a different, smaller model; accuracy: no data" in m["finding"]
-    plan = C.check_parameters(**dict(C.REPORT_DEFAULTS, techniques=["fp8", "prune:0.5"]))
-    text = C.technique_prose(C.technique_table(plan["techniques"], **plan["scenario"]))
-    assert "with accuracy evidence: **fp8**" in text and "a different, smaller model" in text
+def test_headline_without_accuracy_evidence_never_crowns_anything():
+    p = _nb_parameters()
+    m = S.metrics_for(dict(p, techniques=["prune:0.5:sparse"], batches=[1, 16]))
+    assert m["best_technique"] is None and m["lowest_energy_technique"] == "prune:0.5:sparse"
+    assert "no option here has accuracy evidence, so none is recommended" in m["finding"]
+    assert "unknown effect on accuracy" in m["finding"]
+    assert "Llama 3.2 1B student is a different, smaller model" in m["finding"]
+    # an unevidenced option cheaper than the evidenced lead is listed as such, after the lead
+    plan = S.check(**dict(p, techniques=["int4-weight-only", "w8a8", "prune:0.5"]))
+    table = S.technique_frame(plan)
+    pick = S.headline_choice(table)
+    assert pick["lead"]["technique"] == "int4-weight-only"
+    assert [r["technique"] for r in pick["unevidenced"]] == ["w8a8"]
+    headline, tiles = S.finding(plan, table, S.sweep_frame(plan))
+    assert headline.index("int4 weight-only") < headline.index("without accuracy evidence: W8A8")
+    assert tiles[1][0] == "int4 weight-only" and "accuracy" in tiles[1][2]
+    assert all("student" not in t[0] or "different model" in t[0] for t in tiles)
+
+
+def test_display_tables_use_names_units_and_one_missing_marker():
+    plan = S.check(**dict(_nb_parameters(), techniques=["fp8", "int8-weight-only", "prune:0.5"], batches=[1, 16]))
+    table = S.technique_frame(plan)
+    shown = S.technique_table(table)
+    assert "Energy per 1,000 tokens (J)" in shown.frame.columns and "energy_j_per_1k_tokens" not in shown.frame.columns
+    row = shown.frame.set_index("Technique").loc["int8 weight-only"]
+    assert row["Accuracy change (%)"] == "—" and row["Accuracy metric"] == "—"
+    html = shown.to_html()
+    for bad in (">None<", ">nan<", ">n/a<", "&lt;NA&gt;", "h100-sxm"):
+        assert bad not in html
+    pareto = S.pareto_table(S.pareto_frame(table))
+    assert set(pareto.frame["Pareto-optimal"]) <= {"yes", "no"}
+    summary = S.summary_table(S.sweep_frame(plan), plan)
+    assert "Speed-up at batch 1 (×)" in summary.frame.columns
 
 
 def test_prose_changes_with_results():
-    plan = C.check_parameters(**dict(C.REPORT_DEFAULTS, batches=[1, 64]))
-    est = C.baseline_estimate(plan)
-    text = C.scenario_prose(plan, est)
-    assert f"{est.central['decode_ms_per_token']:,.2f} ms" in text and "fits" in text
-    big = C.check_parameters(**dict(C.REPORT_DEFAULTS, model="llama-3-70b", student=""))
-    assert "does **not** fit" in C.scenario_prose(big, C.baseline_estimate(big))
+    p = _nb_parameters()
+    plan = S.check(**dict(p, batches=[1, 64]))
+    est = S.baseline(plan)
+    text = S.scenario_md(plan, est)
+    assert f"{fmt.number(est.central['decode_ms_per_token'])} ms" in text and "fits" in text
+    big = S.check(**dict(p, model="llama-3-70b", student=""))
+    assert "does **not** fit" in S.scenario_md(big, S.baseline(big))
     rc = C.runtime_comparison([1, 64], **plan["scenario"])
-    assert f"{rc.iloc[0]['slowdown_vs_compiled']:.1f}x" in C.runtime_prose(rc)
+    assert fmt.ratio(rc.iloc[0]["slowdown_vs_compiled"]) in S.runtime_md(rc)
     v = inference.validation_frame()
-    assert "measurements" in C.validation_prose(v)
+    assert "measurements" in S.validation_md(v)

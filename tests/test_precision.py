@@ -1,4 +1,5 @@
-"""joulebook.models.precision: per-step floor, precisions side by side, schedules, measured points."""
+"""joulebook.models.precision (per-step floor, precisions side by side, schedules, measured points) and the report
+built on it, joulebook.stories.precision."""
 
 import math
 
@@ -8,9 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nbhelpers as nbh
 from joulebook import data
 from joulebook.core.errors import InputError, UnknownAcceleratorError
 from joulebook.models import precision, training
+from joulebook.site.execute import validate_metrics
+from joulebook.stories import precision as story
 
 PROBE = precision.PROBE_CONFIG
 NO_FLOOR = precision.StepFloor(enabled=False)
@@ -265,57 +269,71 @@ def test_mfu_override_changes_only_that_precision():
     assert eb["fp8"] > ea["fp8"]
 
 
-# --------------------------------------------------------------------------- the report
+# --------------------------------------------------------------------------- the report (joulebook.stories.precision)
+
+def _nb_parameters():
+    return nbh.parameters(nbh.read(nbh.NOTEBOOKS / "40_precision_tuning.ipynb").cells)
 
 
-def test_study_parameters_validated():
-    p = dict(precision.NOTEBOOK_DEFAULTS)
+def test_story_parameters_validated():
+    p = _nb_parameters()
     with pytest.raises(InputError) as e:
-        precision.study(**{**p, "accelerator": "a100-sxm4-80gb"})  # no fp8 on A100
+        story.check(**{**p, "accelerator": "a100-sxm4-80gb"})  # no fp8 on A100
     assert e.value.parameter == "schedule"
     with pytest.raises(InputError) as e:
-        precision.study(**{**p, "sweep_batches": []})
+        story.check(**{**p, "sweep_batches": []})
     assert e.value.parameter == "sweep_batches"
+    with pytest.raises(InputError) as e:
+        story.metrics_for({**p, "widht": 3})
+    assert e.value.parameter == "widht"
 
 
-def test_study_metrics_follow_the_frames():
-    from joulebook.site.execute import validate_metrics
+def test_schedule_names_are_words():
+    assert story.schedule_name("fp8:0.9,bf16:0.1") == "90% fp8, 10% bf16"
+    assert story.schedule_name("fp8") == "all fp8"
 
-    p = {**precision.NOTEBOOK_DEFAULTS, "accelerators": ["h100-sxm"], "sweep_hiddens": [512], "sweep_batches": [1, 64],
+
+def test_story_metrics_follow_the_frames():
+    p = {**_nb_parameters(), "accelerators": ["h100-sxm"], "sweep_hiddens": [512], "sweep_batches": [1, 64],
          "tokens": 1e9}
-    s = precision.study(**p)
-    m = s.metrics()
+    fr = story.frames(story.check(**p))
+    m = story.metrics(fr)
     assert validate_metrics(m) == []
-    bf16 = s.per_precision.query("accelerator == 'h100-sxm' and precision == 'bf16'").iloc[0]
+    bf16 = fr.per_precision.query("accelerator == 'h100-sxm' and precision == 'bf16'").iloc[0]
     assert m["baseline_energy_kwh"] == pytest.approx(bf16["facility_energy_kwh"], rel=1e-5)
     est = training.estimate_training(params=p["params"], tokens=1e9, accelerator="h100-sxm", count=p["count"],
                                      precision="bf16", region=p["region"], batch=p["batch"], seq_len=p["seq_len"],
                                      layers=p["layers"], hidden=p["hidden"])
     assert m["baseline_energy_kwh"] == pytest.approx(est.central["facility_energy_kwh"], rel=1e-5)  # compute-bound
     assert f"{100 * m['schedule_saving_fraction']:.0f}%" in m["finding"]
-    text = s.prose_schedule()
-    assert p["schedule"] in text and f"{m['schedule_saving_fraction']:.1%}" in text
+    text = story.schedule_md(fr)
+    assert "90% fp8, 10% bf16" in text and f"{100 * m['schedule_saving_fraction']:.3g}%" in text
+    assert m == story.metrics_for(p)
 
 
 def test_headline_gives_the_range_the_page_shows():
     """On the probe's configuration the finding gives the Amdahl bound and the model's optimistic figure, as the
     measured section does; elsewhere it says no measured bound exists."""
-    s = precision.study(**{**precision.NOTEBOOK_DEFAULTS, "accelerators": ["h100-sxm"], "sweep_hiddens": [1024],
-                           "sweep_batches": [1, 64]})
-    m = s.metrics()
-    amd = s.measured[s.measured["basis"] == "Amdahl bound"].iloc[0]
-    bf = s.measured[(s.measured["precision"] == "bf16")].iloc[0]
+    p = {**_nb_parameters(), "accelerators": ["h100-sxm"], "sweep_hiddens": [1024], "sweep_batches": [1, 64]}
+    fr = story.frames(story.check(**p))
+    m = story.metrics(fr)
+    amd = fr.measured[fr.measured["basis"] == "Amdahl bound"].iloc[0]
+    bf = fr.measured[(fr.measured["precision"] == "bf16")].iloc[0]
     bound = 1 - amd["model_energy_per_step_j"] / bf["measured_energy_per_step_j"]
     assert m["fp8_saving_fraction_bound"] == pytest.approx(bound, rel=1e-5)
     assert m["fp8_saving_fraction_bound"] < m["fp8_saving_fraction"]
     # energy is linear in the shares: only the fp8 share's saving is replaced by the bound
     low = m["schedule_saving_fraction"] - 0.9 * (m["fp8_saving_fraction"] - bound)
     assert m["schedule_saving_fraction_bound"] == pytest.approx(low, rel=1e-5)
-    assert (f"{100 * m['schedule_saving_fraction_bound']:.0f}-{100 * m['schedule_saving_fraction']:.0f}%"
-            in m["finding"]) and "Amdahl bound" in m["finding"]
+    headline, tiles = story.finding(fr)
+    assert headline == m["finding"]
+    rng = f"{100 * m['schedule_saving_fraction_bound']:.0f}–{100 * m['schedule_saving_fraction']:.0f}%"
+    fp8_rng = f"{100 * m['fp8_saving_fraction_bound']:.0f}–{100 * m['fp8_saving_fraction']:.0f}%"
+    assert rng in headline and fp8_rng in headline and "Amdahl bound" in headline
+    assert tiles[0][1] == rng and tiles[1][1] == fp8_rng  # the tiles show the same range
     assert any("Amdahl" in k["label"] for k in m["key_figures"])
-    assert f"{m['schedule_saving_fraction_bound']:.1%}" in s.prose_schedule()
-    other = precision.study(**{**precision.NOTEBOOK_DEFAULTS, "accelerators": ["h100-sxm"], "batch": 128,
-                               "sweep_hiddens": [1024], "sweep_batches": [1, 64]})
-    mo = other.metrics()
+    assert f"{100 * m['schedule_saving_fraction_bound']:.3g}%" in story.schedule_md(fr)
+    other = story.frames(story.check(**{**p, "batch": 128}))
+    mo = story.metrics(other)
     assert mo["schedule_saving_fraction_bound"] is None and "no measured bound" in mo["finding"]
+    assert "optimistic" in story.finding(other)[1][0][2]

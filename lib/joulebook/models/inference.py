@@ -79,7 +79,7 @@ from joulebook import data
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError, reject_unknown
 from joulebook.core.validate import array, number
-from joulebook.models import compression, costs, hardware
+from joulebook.models import costs, hardware, techniques
 from joulebook.models import presets as models
 
 BYTES_PER_VALUE = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
@@ -320,11 +320,11 @@ def _describe(df: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
     if (tech != "").any():
         tcodes, tuniq = pd.factorize(pd.Series(tech))
         for j, t in enumerate(tuniq):
-            parsed = compression.parse_technique(t)
+            parsed = techniques.parse_technique(t)
             if parsed:
-                compression.apply_to_arrays(arr, tcodes == j, parsed)
+                techniques.apply_to_arrays(arr, tcodes == j, parsed)
     wo = arr["weight_only"]
-    bad = wo & ~np.isin(arr["weight_precision"], compression.WEIGHT_ONLY_PRECISIONS)
+    bad = wo & ~np.isin(arr["weight_precision"], techniques.WEIGHT_ONLY_PRECISIONS)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError("weight_precision", f"weight-only kernels are modelled for int8 and int4, not "
@@ -977,7 +977,7 @@ def estimate_inference(
     if not 0 < utilisation <= 1:
         raise InputError("utilisation", f"must be a share of time in (0, 1], got {utilisation:g}")
     tech_text = "+".join(technique) if isinstance(technique, (list, tuple)) else (technique or "")
-    techs = compression.parse_technique(tech_text)
+    techs = techniques.parse_technique(tech_text)
     if model is not None:
         spec = models.model(model)
         shape_a = Assumptions()
@@ -1033,7 +1033,7 @@ def estimate_inference(
         "kv_precision": r0["kv_precision"], "compute_precision": r0["compute_precision"],
         "weight_only": bool(r0["weight_only"]),
     }
-    acc_rows = compression.accuracy(spec.model_id, tech_text) if model is not None else []
+    acc_rows = techniques.accuracy(spec.model_id, tech_text) if model is not None else []
     inputs = {k: v for k, v in row.items()}
     inputs["model"] = model
     a, src = _assumptions(acc, r0, reg, ov, shape_a, runtime, techs, serving)

@@ -34,14 +34,14 @@ Schedules
     piecewise combination of rows of :func:`joulebook.models.training.estimate_training_frame`.
     Accuracy effects of a precision are not modelled here.
 
-Model modules do no I/O and no plotting: this one returns DataFrames and text.
+Model modules do no I/O and no plotting: this one returns DataFrames. The report built on it
+(notebook 40: its parameters, finding, prose and display tables) is :mod:`joulebook.stories.precision`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,6 @@ import pandas as pd
 from joulebook import data
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError
-from joulebook.core.util import round6
 from joulebook.core.validate import number
 from joulebook.models import training
 
@@ -74,15 +73,6 @@ ADDITIVE_KEYS = ("accelerator_hours", "wall_clock_hours", "steps", "accelerator_
                  "facility_energy_kwh", "emissions_kg", "embodied_emissions_kg", "water_l", "electricity_cost_usd",
                  "cloud_cost_usd", "onprem_cost_usd")
 CASES = ("low", "central", "high")
-#: number formats for the report tables (column label -> format), for joulebook.display.report.table
-TABLE_FORMATS = {
-    "step time (ms)": "{:,.1f}", "energy per step (J)": "{:,.0f}", "wall clock (h)": "{:,.2f}",
-    "facility energy (kWh)": "{:,.2f}", "emissions (kg CO2e)": "{:,.2f}", "electricity (USD)": "{:,.2f}",
-    "energy saving": "{:+.1%}", "energy saved (kWh)": "{:,.2f}", "measured step (ms)": "{:,.1f}",
-    "model step (ms)": "{:,.1f}", "measured J/step": "{:,.1f}", "model J/step": "{:,.1f}", "measured W": "{:,.0f}",
-    "model W": "{:,.0f}", "model / measured energy": "{:.3f}",
-    **{f"energy vs {p}": "{:.2f}x" for p in ("fp32", "tf32", "bf16", "fp16", "fp8")},
-}
 _SUFFIX = {"low": "_low", "central": "", "high": "_high"}
 
 #: the GPT configuration of our H100 probe (``data/measured/h100_calibration.csv``)
@@ -259,7 +249,8 @@ def step_frame(df: pd.DataFrame, floor: StepFloor | None = None) -> pd.DataFrame
 
 # --------------------------------------------------------------------------- precisions side by side
 
-def _check_model(params, tokens, batch, seq_len, layers, hidden, count):
+def check_job(params, tokens, batch, seq_len, layers, hidden, count) -> None:
+    """Check a training job's shape (each error names the parameter)."""
     number("params", params, strictly_positive=True)
     number("tokens", tokens, strictly_positive=True)
     number("batch", batch, strictly_positive=True, integer=True)
@@ -284,7 +275,8 @@ def _precisions(precisions: Iterable[str]) -> list[str]:
     return out
 
 
-def _accelerators(accelerators: Iterable[str] | str) -> list[str]:
+def accelerator_ids(accelerators: Iterable[str] | str) -> list[str]:
+    """Canonical accelerator ids, in order, without repeats (a comma-separated string is accepted)."""
     if isinstance(accelerators, str):
         accelerators = [a for a in accelerators.split(",") if a.strip()]
     ids = []
@@ -309,8 +301,8 @@ def precision_frame(*, params: float, tokens: float, batch: int, seq_len: int, l
     accelerator does not support the baseline). ``mfu`` maps precision -> MFU override.
     ``extra``: further columns for the training model (``pue``, ``price_usd_per_kwh``...).
     """
-    _check_model(params, tokens, batch, seq_len, layers, hidden, count)
-    accs = _accelerators(accelerators)
+    check_job(params, tokens, batch, seq_len, layers, hidden, count)
+    accs = accelerator_ids(accelerators)
     precs = _precisions(precisions)
     base_p = data.normalise_precision(baseline)
     mfu = dict(mfu or {})
@@ -651,416 +643,3 @@ def model_vs_measured(floor: StepFloor | None = None, precisions: Iterable[str] 
     out["energy_ratio_model_to_measured"] = out["model_energy_per_step_j"] / out["measured_energy_per_step_j"]
     out["time_ratio_model_to_measured"] = out["model_step_time_s"] / out["measured_step_time_s"]
     return out
-
-
-# --------------------------------------------------------------------------- the report
-
-NOTEBOOK_DEFAULTS: dict[str, Any] = {
-    "params": 368_896_000.0, "layers": 24, "hidden": 1024, "seq_len": 1024, "batch": 64, "tokens": 7.4e9,
-    "accelerator": "h100-sxm", "accelerators": ["a100-sxm4-80gb", "h100-sxm", "h200-sxm", "l40s", "l4"],
-    "count": 8, "region": "us-va", "schedule": "fp8:0.9,bf16:0.1", "baseline": "bf16",
-    "sweep_hiddens": [256, 512, 1024, 2048], "sweep_batches": [1, 2, 4, 8, 16, 32, 64],
-}
-
-
-def validate_parameters(*, params, layers, hidden, seq_len, batch, tokens, accelerator, accelerators, count, region,
-                        schedule, baseline, sweep_hiddens, sweep_batches) -> dict[str, Any]:
-    """Check the notebook's parameters (each error names the parameter); returns them cleaned."""
-    _check_model(params, tokens, batch, seq_len, layers, hidden, count)
-    acc = data.accelerator(accelerator).accelerator_id
-    accs = _accelerators(accelerators)
-    if acc not in accs:
-        accs = [acc, *accs]
-    reg = data.region(region).region_id if region else None
-    sc = parse_schedule(schedule)
-    base = data.normalise_precision(baseline)
-    for p in sc.precisions() + [base]:
-        if not data.accelerator(acc).supports(p):
-            raise InputError("schedule" if p != base else "baseline", f"{acc} does not support {p}")
-    if not isinstance(sweep_hiddens, (list, tuple)) or not sweep_hiddens:
-        raise InputError("sweep_hiddens", "give a non-empty list of model widths")
-    if not isinstance(sweep_batches, (list, tuple)) or not sweep_batches:
-        raise InputError("sweep_batches", "give a non-empty list of batch sizes")
-    for h in sweep_hiddens:
-        number("sweep_hiddens", h, strictly_positive=True, integer=True)
-    for b in sweep_batches:
-        number("sweep_batches", b, strictly_positive=True, integer=True)
-    return {"params": float(params), "layers": int(layers), "hidden": int(hidden), "seq_len": int(seq_len),
-            "batch": int(batch), "tokens": float(tokens), "accelerator": acc, "accelerators": accs, "count": int(count),
-            "region": reg, "schedule": sc.spec, "baseline": base, "sweep_hiddens": [int(h) for h in sweep_hiddens],
-            "sweep_batches": [int(b) for b in sweep_batches]}
-
-
-@dataclass
-class PrecisionStudy:
-    """Everything notebook 40 shows, computed from its parameters."""
-
-    parameters: dict[str, Any]
-    per_precision: pd.DataFrame
-    schedules: pd.DataFrame
-    fp8_sweep: pd.DataFrame
-    timeline: pd.DataFrame
-    floor: pd.DataFrame
-    measured: pd.DataFrame
-    assumptions: Assumptions
-    source_ids: list[str] = field(default_factory=list)
-
-    # -- tables shaped for display -------------------------------------------------------
-    def focus(self) -> pd.DataFrame:
-        return self.per_precision[self.per_precision["accelerator"] == self.parameters["accelerator"]]
-
-    def step_table(self) -> pd.DataFrame:
-        """Per step and per job, every accelerator and precision."""
-        f = self.per_precision
-        text = f["mfu_basis"].astype(str)
-        basis = text.where(~f["mfu_low_confidence"].astype(bool), text + " (low confidence)")
-        return pd.DataFrame({
-            "accelerator": f["accelerator"], "precision": f["label"], "MFU basis": basis, "bound": f["bound"],
-            "step time (ms)": f["step_time_s"] * 1e3, "energy per step (J)": f["energy_per_step_j"],
-            "wall clock (h)": f["wall_clock_hours"], "facility energy (kWh)": f["facility_energy_kwh"],
-            "facility energy low-high (kWh)": [_range(a, b) for a, b in
-                                               zip(f["facility_energy_kwh_low"], f["facility_energy_kwh_high"], strict=True)],
-            "emissions (kg CO2e)": f["emissions_kg"],
-            f"energy vs {self.parameters['baseline']}": 1.0 - f["energy_saving_vs_baseline"],
-        })
-
-    def schedule_table(self) -> pd.DataFrame:
-        s = self.schedules[self.schedules["accelerator"] == self.parameters["accelerator"]]
-        return pd.DataFrame({
-            "schedule": s["schedule"], "facility energy (kWh)": s["facility_energy_kwh"],
-            "wall clock (h)": s["wall_clock_hours"], "emissions (kg CO2e)": s["emissions_kg"],
-            "electricity (USD)": s["electricity_cost_usd"], "energy saving": s["energy_saving_vs_baseline"],
-            "energy saved (kWh)": s["energy_saved_kwh"],
-        })
-
-    def measured_table(self) -> pd.DataFrame:
-        m = self.measured
-        return pd.DataFrame({
-            "precision": m["label"], "basis": m["basis"],
-            "measured step (ms)": m["measured_step_time_s"] * 1e3, "model step (ms)": m["model_step_time_s"] * 1e3,
-            "measured J/step": m["measured_energy_per_step_j"], "model J/step": m["model_energy_per_step_j"],
-            "model J/step low-high": [_range(a, b) for a, b in
-                                      zip(m["model_energy_per_step_j_low"], m["model_energy_per_step_j_high"], strict=True)],
-            "measured W": m["measured_power_w"], "model W": m["model_power_w"],
-            "model / measured energy": m["energy_ratio_model_to_measured"],
-        })
-
-    def energy_by_precision(self) -> pd.DataFrame:
-        """facility kWh, accelerators x precisions (for a grouped bar chart)."""
-        f = self.per_precision
-        return f.pivot(index="accelerator", columns="label", values="facility_energy_kwh").reindex(
-            columns=[LABELS[p] for p in PRECISIONS if LABELS[p] in set(f["label"])])
-
-    def measured_chart(self) -> pd.DataFrame:
-        """Model and measured accelerator J per step, by precision (for a grouped bar chart)."""
-        m = self.measured
-        return pd.DataFrame({"model": m["model_energy_per_step_j"].to_numpy(),
-                             "measured (NVML counter)": m["measured_energy_per_step_j"].to_numpy()},
-                            index=[lab.replace(" (", "\n(") for lab in m["label"]])
-
-    def sweep_chart(self) -> pd.DataFrame:
-        """Energy saving (percent) by fp8 share, one column per accelerator with fp8."""
-        has_fp8 = [a for a in self.parameters["accelerators"] if data.accelerator(a).supports("fp8")]
-        f = self.fp8_sweep[self.fp8_sweep["accelerator"].isin(has_fp8)]
-        return f.pivot(index="fp8_share", columns="accelerator", values="energy_saving_vs_baseline") * 100
-
-    def timeline_chart(self) -> pd.DataFrame:
-        t = self.timeline
-        return pd.DataFrame({f"all {LABELS[self.parameters['baseline']]}": t["baseline_energy_kwh"].to_numpy(),
-                             self.parameters["schedule"]: t["schedule_energy_kwh"].to_numpy()},
-                            index=pd.Index(t["progress"].to_numpy(), name="progress"))
-
-    def floor_pivot(self) -> pd.DataFrame:
-        """energy saving of fp8 vs bf16 (percent): batch x width (for a line chart)."""
-        f = self.floor
-        return (f.pivot(index="batch", columns="hidden", values="energy_saving") * 100).rename(
-            columns=lambda h: f"width {int(h)}")
-
-    # -- numbers --------------------------------------------------------------------------
-    def _row(self, precision: str) -> pd.Series | None:
-        f = self.focus()
-        hit = f[f["precision"] == precision]
-        return None if hit.empty else hit.iloc[0]
-
-    def schedule_row(self) -> pd.Series:
-        s = self.schedules
-        return s[(s["accelerator"] == self.parameters["accelerator"]) & (s["spec"] == self.parameters["schedule"])].iloc[0]
-
-    def collapse(self) -> dict[int, int | None]:
-        return {h: collapse_batch(self.floor, h) for h in self.parameters["sweep_hiddens"]}
-
-    # -- prose ----------------------------------------------------------------------------
-    def prose_job(self) -> str:
-        p = self.parameters
-        f = self.focus().set_index("precision")
-        base = p["baseline"]
-        parts = []
-        for prec in PRECISIONS:
-            if prec in f.index:
-                r = f.loc[prec]
-                parts.append(f"{LABELS[prec]} {r['facility_energy_kwh']:,.3g} kWh in {r['wall_clock_hours']:,.3g} h")
-        fastest = f["facility_energy_kwh"].idxmin()
-        text = (f"Training {p['params'] / 1e6:,.0f}M parameters on {p['tokens'] / 1e9:,.3g}B tokens with "
-                f"{p['count']} x {p['accelerator']} in {p['region'] or 'an unspecified region'}: "
-                + "; ".join(parts) + ". ")
-        if fastest != base and base in f.index:
-            text += (f"The least energy is used in **{LABELS[fastest]}**, "
-                     f"{f.loc[fastest, 'energy_saving_vs_baseline']:.0%} less than {LABELS[base]}")
-        else:
-            text += f"**{LABELS[fastest]}** uses the least energy"
-        if "fp32" in f.index and base in f.index:
-            text += (f"; fp32 would use {f.loc['fp32', 'facility_energy_kwh'] / f.loc[base, 'facility_energy_kwh']:.1f} "
-                     f"times the energy of {LABELS[base]}")
-        power = f["accelerator_power_w"]
-        span = f"{power.min():,.0f} W" if round(power.min()) == round(power.max()) else \
-            f"{power.min():,.0f}-{power.max():,.0f} W"
-        text += f". The modelled accelerator power is {span} in every precision: the saving is time, not power."
-        text += " " + self.prose_basis()
-        return text
-
-    def prose_basis(self) -> str:
-        """Which MFU basis the comparison uses (one for every accelerator and precision) and which parts are
-        low confidence; precisions are compared on one accelerator, accelerators are not ranked here."""
-        f = self.per_precision
-        band = sorted(set(f["mfu_scale_band"]))
-        low = sorted(set(f.loc[f["mfu_low_confidence"].astype(bool), "accelerator"]))
-        what = ("our H100 probe's MFU per precision (a probe-sized model)" if band == ["probe"] else
-                "the published-run prior of each accelerator's generation")
-        text = (f"Every accelerator and precision uses one MFU basis for this model size and count: {what} "
-                f"(scale band {', '.join(band)}).")
-        if low:
-            text += (f" Low confidence (no MFU measured or published on their generation, transferred): "
-                     f"{', '.join(low)}.")
-        return text
-
-    def prose_measured(self) -> str:
-        m = self.measured
-        meas = m[m["measured_energy_per_step_j"].notna()]
-        if meas.empty:
-            return "No measured points are available for this configuration."
-        pw = meas["measured_power_w"]
-        ratios = meas["energy_ratio_model_to_measured"]
-        text = (f"On our H100 the 369M-parameter GPT step took {meas['measured_energy_per_step_j'].max():,.0f} J in "
-                f"the slowest and {meas['measured_energy_per_step_j'].min():,.0f} J in the fastest measured precision, "
-                f"while the mean power stayed between {pw.min():,.0f} and {pw.max():,.0f} W: the energy fell with the "
-                f"step time at near-constant power. The model is within {abs(ratios - 1).max():.0%} of each measured "
-                "point (its central MFU comes from these runs, so this checks the power model, not the MFU).")
-        fp8 = m[(m["precision"] == "fp8") & (m["basis"] == "model")]
-        amd = m[m["basis"] == "Amdahl bound"]
-        bf = meas[meas["precision"] == "bf16"]
-        if not fp8.empty and not amd.empty and not bf.empty:
-            e_bf = bf["measured_energy_per_step_j"].iloc[0]
-            text += (f" fp8 was not measured in training: the model (fp8 MFU derived from the bf16 MFU and the "
-                     f"measured matmul rates) gives {fp8['model_energy_per_step_j'].iloc[0]:,.0f} J per step, "
-                     f"{1 - fp8['model_energy_per_step_j'].iloc[0] / e_bf:.0%} below bf16; if only the matmuls "
-                     f"sped up (Amdahl bound from the measurements) the step would take "
-                     f"{amd['model_energy_per_step_j'].iloc[0]:,.0f} J, "
-                     f"{1 - amd['model_energy_per_step_j'].iloc[0] / e_bf:.0%} below bf16. "
-                     "The truth for a model this small lies between the two.")
-        return text
-
-    def prose_schedule(self) -> str:
-        p = self.parameters
-        r = self.schedule_row()
-        base = p["baseline"]
-        sweep = self.fp8_sweep[self.fp8_sweep["accelerator"] == p["accelerator"]].sort_values("fp8_share")
-        full = sweep["energy_saving_vs_baseline"].iloc[-1]
-        if not r["supported"]:
-            return f"The schedule {p['schedule']} uses a precision {p['accelerator']} does not support."
-        verdict = "saves" if r["energy_saving_vs_baseline"] > 0 else "costs"
-        text = (f"The schedule **{r['schedule']}** {verdict} {abs(r['energy_saving_vs_baseline']):.1%} of the facility "
-                f"energy of an all-{LABELS[base]} run on {p['accelerator']} ({abs(r['energy_saved_kwh']):,.3g} kWh, "
-                f"{abs(r['emissions_saved_kg']):,.3g} kg CO2e, {abs(r['cost_saved_usd']):,.3g} USD of electricity) "
-                f"and {abs(r['time_saving_vs_baseline']):.0%} of the wall-clock time. ")
-        text += (f"Running every step in fp8 would save {full:.1%}; each 10 points of fp8 share are worth "
-                 f"{full / 10:.2%}. " if np.isfinite(full) else "")
-        rng = self.saving_ranges()
-        if rng["schedule"] is not None:
-            text += (f"These are the model's figures, the optimistic end: if only the matmuls sped up (the Amdahl "
-                     f"bound from our measured bf16 step) the schedule would save {rng['schedule'][0]:.1%} and "
-                     f"all-fp8 {rng['fp8'][0]:.1%}. ")
-        text += ("Keeping a higher precision for the last phase costs exactly its share of that saving: "
-                 "energy is linear in the shares; whether the final phase is needed for accuracy is a question "
-                 "this model does not answer.")
-        return text
-
-    def prose_floor(self) -> str:
-        p = self.parameters
-        coll = self.collapse()
-        f = self.floor
-        parts = []
-        for h, b in coll.items():
-            rows = f[f["hidden"] == h]
-            top = rows["compute_only_saving"].max()
-            if b is None:
-                parts.append(f"width {h}: fp8 never reaches half of its compute-only saving ({top:.0%}) in the "
-                             "batches swept")
-            elif b == rows["batch"].min():
-                parts.append(f"width {h}: the saving holds down to batch {b}")
-            else:
-                parts.append(f"width {h}: below batch {b} the saving falls under half of its compute-only "
-                             f"{top:.0%}")
-        b_main = self.focus()
-        bound = b_main.set_index("precision")["bound"].to_dict()
-        text = ("**Where savings stop.** The step time is the largest of the compute time, the memory time (bytes "
-                "moved / bandwidth) and the host time (kernel launches); only the compute time shrinks with the "
-                "precision. " + "; ".join(parts) + ". ")
-        text += (f"For this job (batch {p['batch']}, width {p['hidden']}) the steps are "
-                 + ", ".join(f"{LABELS[k]} {v}-bound" for k, v in bound.items()) + ".")
-        return text
-
-    def probe_job(self) -> bool:
-        """Whether this job is the probe's configuration (same accelerator, model shape and batch per accelerator),
-        so that the measured Amdahl bound applies to it."""
-        p, cfg = self.parameters, PROBE_CONFIG
-        return (p["accelerator"] == cfg["accelerator"] and int(p["layers"]) == cfg["layers"]
-                and int(p["hidden"]) == cfg["hidden"] and int(p["seq_len"]) == cfg["seq_len"]
-                and p["batch"] / p["count"] == cfg["batch"] / cfg["count"])
-
-    def fp8_bound_saving(self) -> float | None:
-        """All-fp8 energy saving against the measured bf16 step under the Amdahl bound (only the matmuls sped up
-        by the measured fp8/bf16 rates, at the bf16 power): the pessimistic end of the range the page shows.
-        ``None`` when this job is not the probe's configuration or there is no bound."""
-        m = self.measured
-        amd = m[m["basis"] == "Amdahl bound"]
-        bf = m[(m["precision"] == "bf16") & m["measured_energy_per_step_j"].notna()]
-        if not self.probe_job() or amd.empty or bf.empty:
-            return None
-        return float(1 - amd["model_energy_per_step_j"].iloc[0] / bf["measured_energy_per_step_j"].iloc[0])
-
-    def saving_ranges(self) -> dict[str, tuple[float, float] | None]:
-        """(bound, model) energy savings against the baseline for the schedule and for all-fp8. Energy is linear
-        in the shares, so the schedule's bound replaces only its fp8 share's saving. ``None`` where there is no
-        measured bound for this job (then only the model figure is known)."""
-        fp8 = self._row("fp8")
-        bound = self.fp8_bound_saving()
-        if fp8 is None or bound is None or self.parameters["baseline"] != "bf16":
-            return {"schedule": None, "fp8": None}
-        r = self.schedule_row()
-        share = parse_schedule(r["spec"]).shares().get("fp8", 0.0)
-        model = float(fp8["energy_saving_vs_baseline"])
-        low = float(r["energy_saving_vs_baseline"]) - share * (model - bound)
-        return {"schedule": (low, float(r["energy_saving_vs_baseline"])), "fp8": (bound, model)}
-
-    def finding(self) -> str:
-        r = self.schedule_row()
-        fp8 = self._row("fp8")
-        base = self.parameters["baseline"]
-        rng = self.saving_ranges()
-        if rng["schedule"] is not None:
-            lo, hi = rng["schedule"]
-            flo, fhi = rng["fp8"]
-            s = (f"On {self.parameters['accelerator']}, the {r['schedule']} schedule saves {100 * lo:.0f}-{100 * hi:.0f}% of the "
-                 f"training energy against {LABELS[base]} (all-fp8: {100 * flo:.0f}-{100 * fhi:.0f}%; low end: Amdahl bound from "
-                 f"our measured bf16 step with only the matmuls sped up, high end: the model)")
-        else:
-            s = (f"On {self.parameters['accelerator']}, the {r['schedule']} schedule saves "
-                 f"{r['energy_saving_vs_baseline']:.0%} of the training energy against {LABELS[base]} by the model")
-            if fp8 is not None:
-                s += f" (all-fp8: {fp8['energy_saving_vs_baseline']:.0%})"
-            s += "; no measured bound exists for this configuration"
-        coll = self.collapse().get(self.parameters["hidden"])
-        if coll is not None and coll > min(self.parameters["sweep_batches"]):
-            s += f"; at width {self.parameters['hidden']} the saving collapses below batch {coll}"
-        return s + "."
-
-    def metrics(self) -> dict[str, Any]:
-        r = self.schedule_row()
-        fp8 = self._row("fp8")
-        base = self._row(self.parameters["baseline"])
-        fp32 = self._row("fp32")
-        meas = self.measured[(self.measured["basis"] == "model") & (self.measured["precision"] == "bf16")]
-        coll = self.collapse()
-        rng = self.saving_ranges()
-        out = {
-            "title": "Precision tuning: dynamic precision for energy savings",
-            "finding": self.finding(),
-            "key_figures": [
-                {"label": f"{r['schedule']} saving vs {self.parameters['baseline']}"
-                 + (" (model, optimistic)" if rng["schedule"] is not None else ""),
-                 "value": round6(100 * r["energy_saving_vs_baseline"]), "unit": "%"},
-                {"label": f"{self.parameters['baseline']} training energy", "value": round6(base["facility_energy_kwh"]),
-                 "unit": "kWh"},
-                {"label": "schedule energy", "value": round6(r["facility_energy_kwh"]), "unit": "kWh"},
-            ],
-            "accelerator": self.parameters["accelerator"],
-            "schedule": r["spec"],
-            "schedule_energy_kwh": round6(r["facility_energy_kwh"]),
-            "schedule_saving_fraction": round6(r["energy_saving_vs_baseline"]),
-            "schedule_saving_fraction_bound": round6(rng["schedule"][0]) if rng["schedule"] is not None else None,
-            "fp8_saving_fraction_bound": round6(rng["fp8"][0]) if rng["fp8"] is not None else None,
-            "baseline_energy_kwh": round6(base["facility_energy_kwh"]),
-            "baseline_step_time_s": round6(base["step_time_s"]),
-            "fp8_saving_fraction": round6(fp8["energy_saving_vs_baseline"]) if fp8 is not None else None,
-            "fp32_energy_kwh": round6(fp32["facility_energy_kwh"]) if fp32 is not None else None,
-            "bf16_model_to_measured_energy": round6(meas["energy_ratio_model_to_measured"].iloc[0]) if len(meas) else None,
-            "collapse_batch_by_width": {str(h): b for h, b in coll.items()},
-        }
-        if rng["schedule"] is not None:
-            out["key_figures"][2] = {"label": f"{r['schedule']} saving (Amdahl bound)",
-                                     "value": round6(100 * rng["schedule"][0]), "unit": "%"}
-            out["key_figures"][1], out["key_figures"][2] = out["key_figures"][2], out["key_figures"][1]
-        if fp8 is not None:
-            out["key_figures"].append({"label": "all-fp8 saving", "value": round6(100 * fp8["energy_saving_vs_baseline"]),
-                                       "unit": "%"})
-        return out
-
-
-def _range(low: float, high: float) -> str:
-    """A low-high range for a table cell, with as many digits as the magnitude needs."""
-    def one(v: float) -> str:
-        return "n/a" if not math.isfinite(v) else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-    return f"{one(low)}-{one(high)}"
-
-
-def study(*, params, layers, hidden, seq_len, batch, tokens, accelerator, accelerators, count, region, schedule,
-          baseline, sweep_hiddens, sweep_batches, floor: StepFloor | None = None) -> PrecisionStudy:
-    """Compute everything notebook 40 shows (validated parameters in, frames and text out)."""
-    p = validate_parameters(params=params, layers=layers, hidden=hidden, seq_len=seq_len, batch=batch, tokens=tokens,
-                            accelerator=accelerator, accelerators=accelerators, count=count, region=region,
-                            schedule=schedule, baseline=baseline, sweep_hiddens=sweep_hiddens,
-                            sweep_batches=sweep_batches)
-    per = precision_frame(params=p["params"], tokens=p["tokens"], batch=p["batch"], seq_len=p["seq_len"],
-                          layers=p["layers"], hidden=p["hidden"], accelerators=p["accelerators"], count=p["count"],
-                          region=p["region"], floor=floor, baseline=p["baseline"])
-    main = parse_schedule(p["schedule"])
-    extra = [main]
-    if main.shares().get("fp8", 0) > 0 and len(main.phases) > 1:
-        extra.append(Schedule((("fp8", main.shares()["fp8"]), (p["baseline"], 1 - main.shares()["fp8"])),
-                              name=f"fp8 {main.shares()['fp8']:.0%}, then {p['baseline']}"))
-    rest_p = p["baseline"] if p["baseline"] != "fp8" else "bf16"
-    extra.append(Schedule((("fp8", 0.5), (rest_p, 0.5)), name=f"fp8 50%, then {rest_p}"))
-    extra.append(Schedule((("fp8", 1.0),), name="fp8 throughout"))
-    scheds = schedule_frame(per, _unique(extra), baseline=p["baseline"])
-    fp8 = fp8_share_sweep(per, rest=rest_p, baseline=p["baseline"])
-    timeline = schedule_timeline(per, main, p["accelerator"], baseline=p["baseline"])
-    fl = floor_sweep(accelerator=p["accelerator"], layers=p["layers"], hiddens=p["sweep_hiddens"],
-                     batches=p["sweep_batches"], seq_len=p["seq_len"], count=1, floor=floor)
-    meas = model_vs_measured(floor)
-    est = training.estimate_training(params=p["params"], tokens=p["tokens"], accelerator=p["accelerator"],
-                                     count=p["count"], precision=p["baseline"], region=p["region"],
-                                     batch=p["batch"], seq_len=p["seq_len"], layers=p["layers"], hidden=p["hidden"])
-    assumptions = est.assumptions.merge(floor_assumptions(floor))
-    assumptions.add("schedule", main.spec, "share of steps per precision", "user", main.name, True)
-    src = list(dict.fromkeys([*est.source_ids, "joulebook_h100_probe1", "korthikanti_2022", "rajbhandari_zero_2020",
-                              "joulebook_precision_roi_assumptions"]))
-    for a in p["accelerators"]:
-        src.append(data.accelerator(a).source_id)
-        src.append(data.efficiency(a, "bf16", "train")[3])
-    return PrecisionStudy(p, per, scheds, fp8, timeline, fl, meas, assumptions, list(dict.fromkeys(src)))
-
-
-def _unique(scheds: list[Schedule]) -> list[Schedule]:
-    seen, out = set(), []
-    for s in scheds:
-        if s.spec not in seen:
-            seen.add(s.spec)
-            out.append(s)
-    return out
-
-
-def report_metrics(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The notebook's metrics straight from the library (for ``reports.toml`` ``metrics_function``)."""
-    p = dict(NOTEBOOK_DEFAULTS)
-    p.update(parameters)
-    return study(**p).metrics()
