@@ -253,7 +253,7 @@ def number_ticks(ax, which: str = "y") -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     axis = ax.yaxis if which == "y" else ax.xaxis
-    axis.set_major_locator(MaxNLocator(nbins=5))
+    axis.set_major_locator(MaxNLocator(nbins=4))
     axis.set_major_formatter(FuncFormatter(_tick))
 
 
@@ -416,13 +416,17 @@ def _verdict(be: roi.BreakEven, horizon: int) -> str:
     return "at once" if be.month == 0 else f"in month {be.month}"
 
 
+def _pays(be: roi.BreakEven, horizon: int) -> str:
+    return f"does not pay back within {horizon} months" if be.month is None else f"pays back {_verdict(be, horizon)}"
+
+
 def switch_md(res: Results) -> str:
     s = res.switch
     text = (f"The work of **{s.from_count} × {_n(s.from_accelerator)}**, busy {fmt.percent(s.utilisation)} of the "
             f"time, moves to **{s.to_count} × {_n(s.to_accelerator)}** ({fmt.number(s.speed_ratio)} times the training "
             f"rate each, so the new fleet is busy {fmt.percent(s.to_utilisation)} of the time). ")
-    text += f"Owned, switching pays back {_verdict(s.owned, s.horizon_months)}: {s.owned.reason}. "
-    text += f"Rented, it pays back {_verdict(s.cloud, s.horizon_months)}: {s.cloud.reason}. "
+    text += f"Owned, switching {_pays(s.owned, s.horizon_months)}: {s.owned.reason}. "
+    text += f"Rented, it {_pays(s.cloud, s.horizon_months)}: {s.cloud.reason}. "
     text += f"Cloud prices: {_pair_words(res)}."
     return text
 
@@ -492,8 +496,8 @@ def energy_cost_alt(res: Results) -> str:
 def switch_alt(res: Results) -> str:
     s = res.switch
     return (f"Cumulative cost over {s.horizon_months} months of staying on {_n(s.from_accelerator)} or switching to "
-            f"{_n(s.to_accelerator)}, owned (left) and rented (right); the switch pays back owned "
-            f"{_verdict(s.owned, s.horizon_months)} and rented {_verdict(s.cloud, s.horizon_months)}.")
+            f"{_n(s.to_accelerator)}, owned (left) and rented (right); owned the switch {_pays(s.owned, s.horizon_months)}, "
+            f"rented it {_pays(s.cloud, s.horizon_months)}.")
 
 
 def sweep_alt(res: Results) -> str:

@@ -90,6 +90,11 @@ def emissions_frame(plan: Plan) -> pd.Series:
                      name="emissions (kg CO2e)")
 
 
+def bar_labels(values) -> list[str]:
+    """Value labels for bars, through the house formatter (3 significant figures)."""
+    return [fmt.number(v) for v in values]
+
+
 def heatmap(plan: Plan, value: str = "intensity", *, relative: bool = False) -> pd.DataFrame:
     """Hour-by-hour intensity or price on the team's clock, rows named by region."""
     h = planning.plan_heatmap(plan, value, relative=relative)
