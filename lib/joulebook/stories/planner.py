@@ -241,7 +241,7 @@ def summary_md(plan: Plan) -> str:
             else:
                 lines.append(f"{cheap['name']} is also the cheapest of the regions with a price "
                              f"({fmt.money(cheap['cost_usd'])}).")
-    if _varies(plan, best["region"]) or plan.objective != "emissions":
+    if _varies(plan, best["region"]):
         lines.append(f"Start there at **{best['best_start_local']}** local time, which is **{best['best_start_team']}** "
                      f"on the team's clock ({plan.team_tz}); the job ends {best['best_end_local']} "
                      f"({best['best_end_team']}).")
@@ -252,7 +252,9 @@ def summary_md(plan: Plan) -> str:
 
 
 def _varies(plan: Plan, region: str) -> bool:
-    return bool(plan.start_choices.set_index("region").loc[region, "intensity_varies"])
+    """Does the start hour change the objective in ``region`` (hourly intensity; for cost, a time-of-use price)?"""
+    c = plan.start_choices.set_index("region").loc[region]
+    return bool(c["intensity_varies"]) or (plan.objective != "emissions" and bool(c["price_varies"]))
 
 
 def _clock_gap(row, team_tz: str) -> str:
@@ -405,13 +407,15 @@ def finding(plan: Plan) -> tuple[str, list[tuple[str, str, str]]]:
     worst = ok.sort_values("emissions_kg").iloc[-1]
     c = plan.constraint
     when = (f"starting at {best['best_start_local']} local time ({best['best_start_team']} on the team's clock)"
-            if _varies(plan, best["region"]) or plan.objective != "emissions" else
-            "at any hour (the data set has only an annual intensity there)")
+            if _varies(plan, best["region"]) else
+            "at any hour (the data set has no hourly variation there)")
     obj = {"emissions": "emits least", "cost": "costs least", "weighted": "costs least with carbon priced in"}[
         plan.objective]
     head = (f"Of {len(ok)} allowed regions, {best['name']} {obj} for this {fmt.number(plan.job.hours)} h job, "
             f"{when}: {_kg(best['emissions_kg'])}")
-    if len(ok) > 1 and worst["region"] != best["region"]:
+    if plan.objective != "emissions":
+        head += f" and {fmt.money(best['cost_usd'])} of electricity"
+    if plan.objective == "emissions" and len(ok) > 1 and worst["region"] != best["region"]:
         head += f", {_kg(worst['emissions_kg'] - best['emissions_kg'])} less than in {worst['name']}"
     if best["timing_saving_kg"] > 0:
         head += f"; the start hour saves {_kg(best['timing_saving_kg'])} against an average start there"
@@ -420,10 +424,12 @@ def finding(plan: Plan) -> tuple[str, list[tuple[str, str, str]]]:
     if _varies(plan, best["region"]):
         tiles.append(("Start", f"{best['best_start_local']} local", f"{best['best_start_team']} ({plan.team_tz})"))
     else:
-        tiles.append(("Start", "any hour", "no hourly intensity data for this region"))
+        tiles.append(("Start", "any hour", "no hourly variation in the data for this region"))
     ratio = _ratio(ok)
     if ratio is not None and len(ok) > 1:
-        tiles.append(("Worst / best allowed region", fmt.ratio(ratio), f"{worst['name']}: {_kg(worst['emissions_kg'])}"))
+        low = ok.sort_values("emissions_kg").iloc[0]
+        tiles.append(("Emissions spread, allowed regions", fmt.ratio(ratio),
+                      f"{low['name']} {_kg(low['emissions_kg'])} to {worst['name']} {_kg(worst['emissions_kg'])}"))
     if c["residency"]:
         tiles.append(("Residency rule costs", _kg(c["extra_emissions_kg"]) if c["binding"] else "nothing",
                       f"best overall: {_name(c['best_overall'])}"))
