@@ -385,7 +385,7 @@ def hardware_md(res: Results) -> str:
         text += "no compared accelerator has a published large-scale MFU for its generation, so none is ranked. "
     else:
         fastest = ok.loc[ok["wall_clock_hours"].idxmin()]
-        text += (f"the fewest kWh are used by **{_n(best['accelerator'])}** "
+        text += (f"the fewest kWh are used by **{_best_names(res)}** "
                  f"({fmt.quantity(best['facility_energy_kwh'], 'kWh')}, {fmt.count(best['tokens_per_kwh'])} tokens "
                  f"per kWh); the fastest is {int(fastest['count'])} × {_n(fastest['accelerator'])} at "
                  f"{fmt.number(fastest['wall_clock_hours'])} h. ")
@@ -408,6 +408,14 @@ def hardware_md(res: Results) -> str:
     text += ("The training model has no communication overhead: the count changes the wall-clock time, not the "
              "energy or the cost.")
     return text
+
+
+def _best_names(res: Results) -> str:
+    """The accelerator(s) ranked first by tokens per kWh; a tie names every one of them."""
+    r = res.ranked
+    top = r[r["ranked"] & (r["rank_tokens_per_kwh"] == 1)]
+    names = [_n(a) for a in dict.fromkeys(top["accelerator"])]
+    return names[0] if len(names) == 1 else " and ".join(names) + " (tied)"
 
 
 def _verdict(be: roi.BreakEven, horizon: int) -> str:
@@ -555,7 +563,7 @@ def finding(res: Results) -> tuple[str, list[tuple[str, str, str]]]:
     ]
     best = roi.best_ranked(res.ranked)
     if best is not None:
-        tiles.append(("Fewest kWh for the job", _n(best["accelerator"]),
+        tiles.append(("Fewest kWh for the job", _best_names(res),
                       f"{fmt.count(best['tokens_per_kwh'])} tokens per kWh"))
     return headline, tiles
 
