@@ -24,7 +24,7 @@ from joulebook.display import tables
 from joulebook.display.tables import region_name
 from joulebook.models import planning, schedule
 from joulebook.models.planning import CARBON_LINE_NOTE, Plan
-from joulebook.stories import notebook_defaults
+from joulebook.stories import notebook_defaults, region_comparison
 
 NOTEBOOK = "60_region_and_time_planner.ipynb"
 PARAMETERS = ("energy_kwh", "hours", "regions", "team_tz", "residency", "objective", "month", "year", "day", "days",
@@ -156,19 +156,26 @@ def comparison_table(plan: Plan) -> tables.Table:
     t["emissions_range"] = [f"{fmt.number(lo)}–{fmt.number(hi)}" for lo, hi in
                             zip(t["emissions_low_kg"], t["emissions_high_kg"], strict=True)]
     t["hourly"] = ["hourly profile" if h else "annual value only" for h in t["hourly_profile"]]
-    sub = t["hourly_profile"].to_numpy(dtype=bool)
-    t["water_sub"] = True  # one US-average water intensity of electricity for every region
-    t["intensity_sub"] = ~sub
+    sub = region_comparison.substitutions(list(t["region"])).set_index("region").loc[list(t["region"])]
+    t["water_sub"] = sub["ewif_substituted"].to_numpy()  # the US-average water factor stands in outside the US
+    t["intensity_sub"] = ~t["hourly_profile"].to_numpy(dtype=bool) | sub["intensity_substituted"].to_numpy()
+    t["pue_sub"] = sub["pue_substituted"].to_numpy() & (plan.assumptions.to_frame().set_index("name")
+                                                        .loc["pue", "source"] != "user")
+    t["price_sub"] = sub["price_substituted"].to_numpy()
     return tables.table(t, {
-        "rank_shown": "Rank", "region": "Region", "pue": "PUE", "intensity_g_per_kwh": "Grid intensity, best window (g CO2e/kWh)", "emissions_kg": "Emissions (kg CO2e)",
+        "rank_shown": "Rank", "region": "Region", "pue": "PUE",
+        "intensity_g_per_kwh": "Grid intensity, best window (g CO2e/kWh)", "emissions_kg": "Emissions (kg CO2e)",
         "emissions_range": "Emissions over the PUE range (kg CO2e)", "water_l": "Water (L)",
         "cost_usd": "Electricity (USD)", "hourly": "Intensity data"},
         kinds={"rank_shown": "text", "emissions_range": "text", "hourly": "text"},
-        marks={"water_l": "water_sub", "intensity_g_per_kwh": "intensity_sub"},
+        marks={"water_l": "water_sub", "intensity_g_per_kwh": "intensity_sub", "pue": "pue_sub",
+               "cost_usd": "price_sub"},
         caption="Emissions at each region's best start, cost, water and PUE, ranked by the objective",
-        notes=[f"{tables.SUBSTITUTED_MARK} substituted: grid intensity is the region's annual average (no hourly "
-               "profile in the data set); water uses one US-average water intensity of electricity for every "
-               f"region. {fmt.MISSING}: no electricity price in the data set."])
+        notes=[f"{tables.SUBSTITUTED_MARK} substituted, not a figure for that region at that hour: grid intensity is an "
+               "annual (or national) average where the data set has no hourly profile; PUE is the industry average "
+               "where the operator publishes none; the electricity price is a wider area's average (e.g. EU-27 for a "
+               "member state); water uses the US-average water intensity of electricity everywhere. "
+               f"{fmt.MISSING}: no electricity price in the data set."])
 
 
 def start_times_table(plan: Plan) -> tables.Table:
