@@ -405,6 +405,21 @@ def test_cli_roi_json(capsys):
     assert out["cloud"]["month"] == r.cloud.month
     assert out["owned"]["month"] == r.owned.month
     assert out["owned"]["switch_cost_usd"] == pytest.approx(r.owned.switch_cost_usd)
+    prices = out["cloud_prices"]  # the pair compared, with its provider, basis, option and dates
+    assert prices["from"]["provider"] == prices["to"]["provider"] and prices["from"]["basis"] == prices["to"]["basis"]
+    assert main(["roi", "--cloud-provider", "gcp", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cloud_prices"] is None  # Google lists no full-VM A100 80GB
+
+
+def test_story_says_so_when_no_like_for_like_pair_exists():
+    p = {**notebook_defaults.defaults(hardware_roi.NOTEBOOK), "cloud_provider": "gcp", "demand_resolution": "daily",
+         "accelerators": ["a100-sxm4-80gb", "h100-sxm"], "counts": [8]}
+    res = hardware_roi.compute(hardware_roi.check(**p))
+    head, tiles = hardware_roi.finding(res)
+    assert "no like-for-like cloud price pair" in head and "month" not in head.split("rented")[1].split(".")[0]
+    assert dict((t[0], t[1]) for t in tiles)["Rented switch pays back"] == "—"
+    assert "not compared" in hardware_roi.switch_md(res)
+    assert hardware_roi.metrics(res)["cloud_savings_usd_per_month"] is None
 
 
 def test_cli_roi_human_and_errors(capsys):
