@@ -244,7 +244,9 @@ def test_markup_through_every_parameter_and_error_path_never_goes_live(tmp_path)
                                 "joulebook.models.roi", "joulebook.models.roi:report_metrics; os:system"])
 def test_metrics_function_must_be_inside_joulebook(tmp_path, capsys, mf):
     text = (NOTEBOOKS / "reports.toml").read_text(encoding="utf-8")
-    text = text.replace('metrics_function = "joulebook.models.roi:report_metrics"', f"metrics_function = {json.dumps(mf)}")
+    old = 'metrics_function = "joulebook.stories.hardware_roi:metrics_for"'
+    assert old in text
+    text = text.replace(old, f"metrics_function = {json.dumps(mf)}")
     conf = NOTEBOOKS / "reports.toml"
     path = tmp_path / "reports.toml"
     path.write_text(text.replace('notebook = "', f'notebook = "{conf.parent}/'), encoding="utf-8")

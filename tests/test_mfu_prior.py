@@ -9,6 +9,7 @@ import pytest
 from joulebook import data
 from joulebook.core.errors import InputError
 from joulebook.models import roi, training
+from joulebook.stories import hardware_roi, notebook_defaults
 from joulebook.stories import training as ts
 
 PUB = data.table("published_mfu")
@@ -163,18 +164,20 @@ def test_hardware_report_never_names_a_low_confidence_part_best():
 
 
 def test_hardware_study_prose_and_metrics_skip_low_confidence_parts():
-    p = dict(roi.NOTEBOOK_DEFAULTS)
+    p = notebook_defaults.defaults(hardware_roi.NOTEBOOK)
     p["accelerators"] = ["a100-sxm4-80gb", "h100-sxm", "l4", "mi300x"]
-    st = roi.study(**p)
-    text = st.prose_hardware() + " " + st.finding()
+    p["demand_resolution"] = "daily"
+    res = hardware_roi.compute(hardware_roi.check(**p))
+    text = hardware_roi.hardware_md(res) + " " + hardware_roi.finding(res)[0]
     for low in ("l4", "mi300x"):
-        assert f"**{low}**" not in text and f"{low} gives the most tokens per kWh" not in text
-        assert f"fewest kWh are used by **{low}" not in text
-    m = st.metrics()
+        name = data.accelerator(low).name
+        assert f"**{name}**" not in text and f"fewest kWh are used by **{name}" not in text
+    m = hardware_roi.metrics(res)
     assert m["best_tokens_per_kwh_accelerator"] in ("a100-sxm4-80gb", "h100-sxm")
     assert set(m["low_confidence_accelerators"]) == {"l4", "mi300x"}
-    tbl = st.ranking_table()
-    assert (tbl.loc[tbl["accelerator"] == "l4", "rank (tokens/kWh)"] == "not ranked: low-confidence MFU").all()
+    tbl = hardware_roi.ranking_table(res).frame
+    l4 = tbl["Accelerator"] == data.accelerator("l4").name
+    assert l4.any() and (tbl.loc[l4, "Rank (tokens per kWh)"] == "not ranked: low-confidence MFU").all()
 
 
 def test_same_basis_for_every_part_of_a_precision_comparison():

@@ -13,6 +13,7 @@ from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.models import costs, grid, planning, schedule, training
 from joulebook.models.planning import UnknownJurisdictionError
 from joulebook.site.execute import validate_metrics
+from joulebook.stories import notebook_defaults, planner
 
 REGIONS = ["us-va", "us-ca", "se", "de", "sg", "gb"]
 NY = "America/New_York"
@@ -146,13 +147,14 @@ def test_constraint_cost_is_best_allowed_minus_best_overall():
     assert c["extra_cost_usd"] == pytest.approx(t.loc["us-ca", "cost_usd"] - t.loc["se", "cost_usd"])
     assert c["extra_emissions_kg"] > 0
     assert t.loc["se", "allowed"] == False and pd.isna(t.loc["se", "rank"])  # noqa: E712
-    assert "costs" in planning.residency_text(p) and "us-ca instead of se" in planning.residency_text(p)
+    text = planner.residency_md(p)
+    assert "costs" in text and "California (CAISO) instead of Sweden" in text
 
 
 def test_constraint_that_keeps_the_best_region_costs_nothing():
     p = planning.compare(5000.0, REGIONS, hours=30, residency="EU,USA")
     assert not p.constraint["binding"] and p.constraint["extra_emissions_kg"] == 0
-    assert "costs nothing" in planning.residency_text(p)
+    assert "costs nothing" in planner.residency_md(p)
 
 
 # --------------------------------------------------------------------------- carbon price line
@@ -176,12 +178,12 @@ def test_carbon_line_only_where_a_scheme_applies(plan):
     d = plan.to_dict()
     lines = {r["region"]: r["carbon_line"] for r in d["regions"] + d["excluded"]}
     assert lines["us-va"] is None and lines["sg"] is None and lines["gb"]["scheme"] == "UK ETS"
-    assert set(planning.carbon_table(plan)["region"]) == {"us-ca", "se", "de", "gb"}
+    assert set(planner.carbon_table(plan).frame["Region"]) == {data.region(r).name for r in ("us-ca", "se", "de", "gb")}
 
 
 def test_no_carbon_line_text_when_no_scheme_applies():
     p = planning.compare(100.0, ["us-va", "sg"], hours=5)
-    assert "no carbon line" in planning.carbon_text(p)
+    assert "no carbon line" in planner.carbon_md(p)
 
 
 # --------------------------------------------------------------------------- start times, heatmap, timing value
@@ -192,15 +194,16 @@ def test_start_choices_in_local_and_team_clock(plan):
     loc = schedule.convert(ca["cleanest_start_local"][:16], NY, "America/Los_Angeles")
     assert loc.strftime("%Y-%m-%d %H:%M") == ca["cleanest_start_team"][:16]
     assert not c.loc["se", "intensity_varies"] and c.loc["us-ca", "intensity_varies"]
-    tab = planning.start_times_table(plan).set_index("region")
-    assert tab.loc["se", "cleanest start (local)"] == "any (flat)"
+    tab = planner.start_times_table(plan).frame.set_index("Region")
+    assert tab.loc["Sweden", "Cleanest start (local)"] == "any hour (no hourly data)"
+    assert tab.loc["California (CAISO)", "Cleanest start (local)"] == ca["cleanest_start_local"]
 
 
 def test_heatmap_frame_in_team_clock():
     h = planning.heatmap_frame(["us-ca", "se", "us-va"], team_tz=NY, month=7)
     assert h.shape == (3, 24) and list(h.index) == ["us-ca", "se", "us-va"]
     assert np.ptp(h.loc["se"]) == 0 and np.ptp(h.loc["us-ca"]) > 0
-    assert "Flat rows (se)" in planning.heatmap_text(h)
+    assert "Flat rows (se)" in planner.heatmap_md(h)
     plan = planning.compare(100.0, ["us-ca", "se"], hours=5, team_tz=NY)
     rel = planning.plan_heatmap(plan, relative=True)
     assert rel.mean(axis=1).to_numpy() == pytest.approx([1.0, 1.0]) and (rel.loc["se"] == 1.0).all()
@@ -223,8 +226,8 @@ def test_timing_value_matches_the_profile_windows():
     assert list(wide.columns) == ["us-ca"] and list(wide.index) == [1, 24, 30]
     only_flat = planning.timing_value_wide(planning.timing_value(["se"], [1, 30], month=7))
     assert list(only_flat.columns) == ["se (no hourly data)"] and (only_flat.to_numpy() == 0).all()
-    text = planning.timing_value_text(planning.timing_value(["us-ca", "se"], [1, 24, 30], month=7), 30)
-    assert f"{by_d[1]:.1f}%" in text and "6 h of it" in text
+    text = planner.timing_value_md(planning.timing_value(["us-ca", "se"], [1, 24, 30], month=7), 30)
+    assert f"{by_d[1]:.3g}%" in text and "6 h of it" in text
 
 
 # --------------------------------------------------------------------------- prose, parameters, metrics
@@ -232,29 +235,39 @@ def test_timing_value_matches_the_profile_windows():
 def test_prose_follows_the_result():
     a = planning.compare(5000.0, ["se", "us-va"], hours=30, team_tz=NY)
     b = planning.compare(5000.0, ["us-ca", "us-va"], hours=30, team_tz=NY)
-    assert "**Sweden** (se)" in planning.summary_text(a) and "any start time is equal" in planning.summary_text(a)
-    assert "**California (CAISO)** (us-ca)" in planning.summary_text(b)
-    assert _row(b, "us-ca")["best_start_team"] in planning.summary_text(b)
-    assert "6 h" in planning.timing_text(b)  # 30 h = 1 day + 6 h
+    assert "**Sweden**" in planner.summary_md(a) and "any start time is equal" in planner.summary_md(a)
+    assert "**California (CAISO)**" in planner.summary_md(b)
+    assert _row(b, "us-ca")["best_start_team"] in planner.summary_md(b)
+    assert "6 h" in planner.timing_md(b)  # 30 h = 1 day + 6 h
+    head, tiles = planner.finding(b)
+    assert head.startswith("Of 2 allowed regions, California (CAISO) emits least") and "us-ca" not in head
+    assert tiles[1] == ("Start", f"{_row(b, 'us-ca')['best_start_local']} local",
+                        f"{_row(b, 'us-ca')['best_start_team']} ({NY})")
+    head, tiles = planner.finding(a)
+    assert "at any hour" in head and tiles[1][1] == "any hour"
 
 
 def test_check_parameters_rejects_unknown_names_and_bad_values():
+    d = notebook_defaults.defaults(planner.NOTEBOOK)
+    with pytest.raises(InputError) as e:
+        planner.check(**d, regoins=["se"])
+    assert e.value.parameter == "regoins"
+    with pytest.raises(InputError):
+        planner.check(**{**d, "hours": -1})
+    with pytest.raises(InputError):
+        planner.check(**{**d, "regions": ["us-va"], "residency": ["EU"]})
     with pytest.raises(UnknownNameError):
-        planning.check_parameters(regoins=["se"])
-    with pytest.raises(InputError):
-        planning.check_parameters(hours=-1)
-    with pytest.raises(InputError):
-        planning.check_parameters(regions=["us-va"], residency=["EU"])
-    p = planning.check_parameters(regions="se,us-va", residency="eu", team_tz="europe/berlin")
+        planner.check(**{**d, "regions": ["swedn"]})
+    p = planner.check(**{**d, "regions": "se,us-va", "residency": "eu", "team_tz": "europe/berlin"})
     assert p["regions"] == ["se", "us-va"] and p["residency"] == ["EU"] and p["team_tz"] == "Europe/Berlin"
 
 
 def test_metrics_follow_the_site_convention_and_are_deterministic():
     params = {"regions": ["us-va", "us-ca", "se"], "residency": ["USA"], "hours": 30.0}
-    m1, m2 = planning.report_metrics(params), planning.report_metrics(params)
+    m1, m2 = planner.metrics_for(params), planner.metrics_for(params)
     assert m1 == m2 and validate_metrics(m1) == []
     assert m1["best_region"] == "us-ca" and m1["constraint_binding"] is True
-    assert m1["constraint_extra_emissions_kg"] > 0 and "us-ca" in m1["finding"]
+    assert m1["constraint_extra_emissions_kg"] > 0 and "California (CAISO)" in m1["finding"]
 
 
 def test_json_dict_has_ranked_regions_and_start_times(plan):

@@ -12,6 +12,17 @@ from joulebook import data
 from joulebook.cli import main
 from joulebook.core.errors import InputError, UnknownAcceleratorError
 from joulebook.models import costs, hardware, roi, training
+from joulebook.stories import hardware_roi, notebook_defaults
+
+
+def _training_busy_w(acc):
+    """Busy power straight from the fitted power model at the accelerator's default training MFU (bf16)."""
+    idle = hardware.idle_power_w(acc)[0]
+    mfu = data.efficiency(acc.accelerator_id, "bf16", "train")[1]
+    c = hardware.power_coefficients(acc)
+    raw = idle + (acc.tdp_w - idle) * (c["compute_power_fraction"] * mfu
+                                       + c["memory_power_fraction"] * c["training_memory_utilisation"])
+    return min(acc.tdp_w, max(idle, raw))
 
 # --------------------------------------------------------------------------- break-even by hand
 
@@ -142,7 +153,7 @@ def test_burst_mix_energy_uses_the_power_model():
     d = np.full(365, 2.0)
     m = roi.burst_mix(d, counts=[3], price_usd_per_kwh=0.1, region="us-va")
     idle = hardware.idle_power_w(acc)[0]
-    busy = idle + (acc.tdp_w - idle) * hardware.busy_power_fraction()
+    busy = _training_busy_w(acc)
     node = hardware.node_power_w(acc)
     pue = data.region("us-va").pue[1]
     kwh = 8760 * (2 * busy + 1 * idle + 3 * node) * pue / 1000
@@ -206,15 +217,18 @@ def test_switch_roi_arithmetic():
     m = r.monthly.set_index(["mode", "option"])
     busy_a = 64 * 730 * 0.5
     busy_h = busy_a * rate_a / rate_h
-    assert m.loc[("cloud", "stay"), "total_usd"] == pytest.approx(busy_a * costs.cloud_price(a).central)
-    assert m.loc[("cloud", "switch"), "total_usd"] == pytest.approx(busy_h * costs.cloud_price(h).central)
+    pa, ph = costs.cloud_price_pair(a.accelerator_id, h.accelerator_id)  # like for like: one provider and basis
+    assert (pa.provider, pa.basis, pa.purchase_option) == (ph.provider, ph.basis, ph.purchase_option)
+    assert (r.from_cloud, r.to_cloud) == (pa, ph)
+    assert m.loc[("cloud", "stay"), "total_usd"] == pytest.approx(busy_a * pa.central)
+    assert m.loc[("cloud", "switch"), "total_usd"] == pytest.approx(busy_h * ph.central)
     assert r.cloud.switch_cost_usd == 1000.0
     assert r.owned.switch_cost_usd == pytest.approx(r.to_count * costs.purchase_price(h).central + 1000.0)
     ops = 64 * costs.purchase_price(a).central * 0.1 / 12
     assert m.loc[("owned", "stay"), "operations_usd"] == pytest.approx(ops)
     pue = data.region("us-va").pue[1]
     idle_a = hardware.idle_power_w(a)[0]
-    busy_w = idle_a + (a.tdp_w - idle_a) * hardware.busy_power_fraction()
+    busy_w = _training_busy_w(a)
     kwh = (busy_a * busy_w + (64 * 730 - busy_a) * idle_a + 64 * 730 * hardware.node_power_w(a)) * pue / 1000
     assert m.loc[("owned", "stay"), "energy_usd"] == pytest.approx(kwh * 0.1)
     be = roi.break_even(r.cloud.switch_cost_usd, m.loc[("cloud", "stay"), "total_usd"],
@@ -312,17 +326,73 @@ def test_hardware_frame_bad_input(kw, parameter):
 # --------------------------------------------------------------------------- the report and the CLI
 
 
-def test_study_validates_its_parameters():
-    p = dict(roi.NOTEBOOK_DEFAULTS)
+def test_story_check_names_the_bad_parameter():
+    p = notebook_defaults.defaults(hardware_roi.NOTEBOOK)
+    for bad, parameter in (({"to_accelerator": "a100"}, "to_accelerator"), ({"peak_accelerators": 1}, "peak_accelerators"),
+                           ({"horizon": 3}, "horizon"), ({"purchase_option": "spot"}, "purchase_option")):
+        with pytest.raises(InputError) as e:
+            hardware_roi.check(**{**p, **bad})
+        assert e.value.parameter == parameter
     with pytest.raises(InputError) as e:
-        roi.study(**{**p, "to_accelerator": "a100"})
-    assert e.value.parameter == "to_accelerator"
-    with pytest.raises(InputError) as e:
-        roi.study(**{**p, "peak_accelerators": 1})
-    assert e.value.parameter == "peak_accelerators"
-    with pytest.raises(InputError) as e:
-        roi.study(**{**p, "horizon": 3})
-    assert e.value.parameter == "horizon"
+        hardware_roi.check(**{k: v for k, v in p.items() if k != "region"})
+    assert e.value.parameter == "region"
+    with pytest.raises(KeyError):  # an unknown provider lists the known ones
+        hardware_roi.check(**{**p, "cloud_provider": "awz"})
+
+
+# --------------------------------------------------------------------------- like-for-like cloud prices
+
+
+def test_cloud_prices_never_mix_bases():
+    rows = data.table("cloud_gpu_prices")
+    assert set(rows["basis"]) == set(costs.BASES)
+    gpu_only = rows[rows["basis"] == "GPU only"]
+    assert not gpu_only.empty and gpu_only["instance"].str.contains("billed separately").all()
+    for acc in ("a100-sxm4-80gb", "h100-sxm", "a100-sxm4-40gb"):
+        for basis in costs.BASES:
+            p = costs.cloud_price(acc, basis=basis)
+            if p is not None:
+                assert p.basis == basis and f", {basis} (" in p.detail
+    # the 2022 GPU-only A100 SKU is not a full-VM price
+    full = costs.cloud_price("a100-sxm4-80gb", "gcp", basis="GPU only")
+    assert full.year == 2022 and full.central == pytest.approx(3.93)
+    with pytest.raises(InputError):
+        costs.cloud_price("a100-sxm4-80gb", "gcp", basis="full VM")  # Google lists no full-VM A100 80GB row
+
+
+def test_cloud_price_pair_is_like_for_like_or_none():
+    pair = costs.cloud_price_pair("a100-sxm4-80gb", "h100-sxm")
+    a, b = pair
+    assert a.provider == b.provider and a.basis == b.basis == "full VM" and a.purchase_option == b.purchase_option
+    assert abs(a.year - b.year) <= 1
+    assert costs.cloud_price_pair("a100-sxm4-80gb", "h100-sxm", provider="gcp") is None  # GPU-only A100 vs VM H100
+    assert costs.cloud_price_pair("a100-sxm4-80gb", "h100-sxm", purchase_option="1-year commitment") is None
+    r = roi.switch_roi(from_count=64, utilisation=0.7, cloud_provider="gcp")
+    assert r.cloud.month is None and "like-for-like" in r.cloud.reason and r.to_cloud is None
+    assert math.isnan(r.monthly.set_index(["mode", "option"]).loc[("cloud", "stay"), "total_usd"])
+    assert r.owned.reason == roi.switch_roi(from_count=64, utilisation=0.7).owned.reason  # owned side unchanged
+
+
+def test_hardware_frame_prices_every_accelerator_from_one_provider():
+    f = roi.hardware_frame(params=1e9, tokens=2e10, accelerators=["a100-sxm4-80gb", "h100-sxm", "l4"], counts=[8],
+                           cloud_provider="aws")
+    priced = f[f["cloud_price_usd_per_gpu_hour"].notna()]
+    assert set(priced["accelerator"]) == {"a100-sxm4-80gb", "h100-sxm"}
+    assert set(priced["cloud_price_provider"]) == {"aws"} and set(priced["cloud_price_basis"]) == {"full VM, on-demand"}
+    assert np.allclose(priced["cloud_cost_usd"], priced["accelerator_hours"] * priced["cloud_price_usd_per_gpu_hour"])
+    assert priced["cloud_price_year"].max() - priced["cloud_price_year"].min() <= 1
+
+
+def test_busy_power_comes_from_the_fitted_power_model():
+    for name in ("h100-sxm", "a100-sxm4-80gb", "l4"):
+        acc = data.accelerator(name)
+        mfu = data.efficiency(acc.accelerator_id, "bf16", "train")[1]
+        w, src, note = roi.busy_power_w(acc, mfu)
+        assert w == pytest.approx(_training_busy_w(acc))
+        assert src == hardware.power_model_row("compute_power_fraction", acc.accelerator_id)[3]
+        assert "power model" in note
+    lo, hi = roi.busy_power_w("a100-sxm4-80gb", 0.1)[0], roi.busy_power_w("a100-sxm4-80gb", 0.5)[0]
+    assert lo < hi  # draw rises with MFU, unlike a fixed load fraction
 
 
 def test_cli_roi_json(capsys):
@@ -335,6 +405,21 @@ def test_cli_roi_json(capsys):
     assert out["cloud"]["month"] == r.cloud.month
     assert out["owned"]["month"] == r.owned.month
     assert out["owned"]["switch_cost_usd"] == pytest.approx(r.owned.switch_cost_usd)
+    prices = out["cloud_prices"]  # the pair compared, with its provider, basis, option and dates
+    assert prices["from"]["provider"] == prices["to"]["provider"] and prices["from"]["basis"] == prices["to"]["basis"]
+    assert main(["roi", "--cloud-provider", "gcp", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cloud_prices"] is None  # Google lists no full-VM A100 80GB
+
+
+def test_story_says_so_when_no_like_for_like_pair_exists():
+    p = {**notebook_defaults.defaults(hardware_roi.NOTEBOOK), "cloud_provider": "gcp", "demand_resolution": "daily",
+         "accelerators": ["a100-sxm4-80gb", "h100-sxm"], "counts": [8]}
+    res = hardware_roi.compute(hardware_roi.check(**p))
+    head, tiles = hardware_roi.finding(res)
+    assert "no like-for-like cloud price pair" in head and "month" not in head.split("rented")[1].split(".")[0]
+    assert dict((t[0], t[1]) for t in tiles)["Rented switch pays back"] == "—"
+    assert "not compared" in hardware_roi.switch_md(res)
+    assert hardware_roi.metrics(res)["cloud_savings_usd_per_month"] is None
 
 
 def test_cli_roi_human_and_errors(capsys):

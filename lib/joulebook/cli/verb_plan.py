@@ -9,7 +9,11 @@ if the energy is already facility energy).
 
 from __future__ import annotations
 
+import pandas as pd
+
 from joulebook.cli._common import fmt, print_json
+from joulebook.core.validate import number
+from joulebook.models import planning
 
 
 def register(sub) -> None:
@@ -36,9 +40,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from joulebook.core.validate import number
-    from joulebook.models import planning
-
     energy = number("energy_kwh", args.energy_kwh, strictly_positive=True)
     hours = number("hours", args.hours, strictly_positive=True)
     month = number("month", args.month, minimum=1, maximum=12, integer=True)
@@ -55,8 +56,6 @@ def run(args) -> int:
 
 
 def _print_human(plan) -> None:
-    import pandas as pd
-
     t = plan.table
     print(f"Plan: {plan.job.it_energy_kwh:,.0f} kWh IT energy over {plan.job.hours:g} h, "
           f"{plan.year}-{plan.month:02d}-{plan.day:02d}, objective {plan.objective}, team clock {plan.team_tz}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from joulebook.cli._common import fmt, number_arg, print_json, print_table, whole
+from joulebook.models.roi import switch_roi
 
 
 def register(sub) -> None:
@@ -25,25 +26,30 @@ def register(sub) -> None:
     p.add_argument("--operations-share-per-year", type=number_arg,
                    help="yearly operations cost as a share of purchase price (default 0.10, a labelled assumption)")
     p.add_argument("--horizon-months", type=number_arg, help="months within which the switch must pay back (default: life)")
+    p.add_argument("--cloud-provider", default=None,
+                   help="provider whose full-VM prices are compared for both accelerators (default: any provider "
+                        "listing both on the same basis and date class)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from joulebook.models.roi import switch_roi
-
     res = switch_roi(
         from_accelerator=args.from_accelerator, to_accelerator=args.to_accelerator, from_count=whole("count", args.count),
         to_count=whole("to-count", args.to_count), utilisation=args.utilisation,
         precision_from=args.precision_from, precision_to=args.precision_to, region=args.region,
         price_usd_per_kwh=args.price_usd_per_kwh, migration_usd=args.migration_usd,
         resale_fraction=args.resale_fraction, operations_share_per_year=args.operations_share_per_year,
-        horizon_months=whole("horizon-months", args.horizon_months))
+        horizon_months=whole("horizon-months", args.horizon_months), cloud_provider=args.cloud_provider)
     if args.json:
         print_json(res.to_dict())
         return 0
     print(f"{res.from_count} x {res.from_accelerator} busy {res.utilisation:.0%} -> {res.to_count} x "
           f"{res.to_accelerator} busy {res.to_utilisation:.0%} ({res.speed_ratio:.2f}x the rate each)")
+    if res.from_cloud is not None and res.to_cloud is not None:
+        print(f"cloud prices (like for like): {res.from_cloud.detail}; {res.to_cloud.detail}")
+    else:
+        print("cloud prices: no like-for-like pair (same provider, basis, option, dates at most a year apart)")
     m = res.monthly.set_index(["mode", "option"])["total_usd"]
     for mode, be in (("owned", res.owned), ("cloud", res.cloud)):
         when = f"month {be.month}" if be.month is not None else "never"

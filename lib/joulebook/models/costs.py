@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from joulebook import data
-from joulebook.core.errors import InputError
+from joulebook.core.errors import InputError, UnknownNameError
+
+#: what a cloud price covers (``basis`` column of cloud_gpu_prices.csv); prices are compared only within one basis
+BASES = ("full VM", "GPU only")
 
 # accelerator id -> how the price tables name it: (cloud gpu_model prefix, gpu_mem_gb, purchase gpu_model)
 PRICE_NAMES = {
@@ -32,25 +35,41 @@ class Price:
     source_id: str
     detail: str
     year: int
+    #: for a cloud price: provider, basis (full VM / GPU only), purchase option and price date of the central row
+    provider: str = ""
+    basis: str = ""
+    purchase_option: str = ""
+    price_date: str = ""
 
     def as_tuple(self) -> tuple[float, float, float]:
         return (self.low, self.central, self.high)
 
 
+def _check_basis(basis: str) -> str:
+    if basis not in BASES:
+        raise InputError("basis", f"unknown price basis {basis!r} (one of {', '.join(BASES)})")
+    return basis
+
+
 @data.cached
-def cloud_price(accelerator, provider: str | None = None, purchase_option: str = "on-demand") -> Price | None:
-    """USD per accelerator-hour to rent ``accelerator``.
+def cloud_price(accelerator, provider: str | None = None, purchase_option: str = "on-demand",
+                basis: str = "full VM") -> Price | None:
+    """USD per accelerator-hour to rent ``accelerator``, on one price ``basis`` (full VM or GPU only).
 
     Central: the latest row of ``provider`` (or, without one, the median of each
     hyperscaler's latest row); low/high: the cheapest and dearest latest rows of
-    any provider for the same option. ``None`` when the data has no such row.
+    any provider for the same option and basis. ``None`` when the data has no such row.
+    Rows of another basis are never mixed in: a GPU-only SKU (host VM billed separately)
+    is not comparable with a full-VM price.
     """
     acc = data.accelerator(accelerator)
+    _check_basis(basis)
     model, mem, _ = PRICE_NAMES.get(acc.accelerator_id, (None, None, None))
     if model is None:
         return None
     df = data.table("cloud_gpu_prices")
-    df = df[df["gpu_model"].str.startswith(model) & (df["purchase_option"] == purchase_option)]
+    df = df[df["gpu_model"].str.startswith(model) & (df["purchase_option"] == purchase_option)
+            & (df["basis"] == basis)]
     if mem is not None:
         df = df[pd.to_numeric(df["gpu_mem_gb"], errors="coerce") == mem]
     if df.empty:
@@ -60,19 +79,67 @@ def cloud_price(accelerator, provider: str | None = None, purchase_option: str =
     if provider:
         pick = latest[latest["provider"] == provider.lower()]
         if pick.empty:
-            raise InputError("provider", f"no {purchase_option} price for {acc.accelerator_id} from {provider!r} "
-                                         f"(have: {', '.join(sorted(latest['provider']))})")
+            raise InputError("provider", f"no {purchase_option} {basis} price for {acc.accelerator_id} from "
+                                         f"{provider!r} (have: {', '.join(sorted(latest['provider']))})")
         row = pick.iloc[0]
         central = float(row["usd_per_gpu_hour"])
     else:
         base = hyperscalers if not hyperscalers.empty else latest
         central = float(base["usd_per_gpu_hour"].median())
         row = base.iloc[(base["usd_per_gpu_hour"] - central).abs().argsort().iloc[0]]
-    detail = f"{row['provider']} {row['instance']} {row['region'] if isinstance(row['region'], str) else ''} {row['purchase_option']} ({row['price_date']})".replace("  ", " ")
+    region = row["region"] if isinstance(row["region"], str) else ""
+    detail = f"{row['provider']} {row['instance']} {region} {row['purchase_option']}, {basis} ({row['price_date']})"
+    detail = detail.replace("  ", " ")
     if not provider:
-        detail = f"median of the latest {purchase_option} rows of {', '.join(sorted(base['provider']))}; nearest row: " + detail
+        detail = (f"median of the latest {purchase_option} {basis} rows of {', '.join(sorted(base['provider']))}; "
+                  "nearest row: " + detail)
     return Price(float(latest["usd_per_gpu_hour"].min()), central, float(latest["usd_per_gpu_hour"].max()),
-                 "USD per accelerator-hour", row["source_id"], detail, int(row["year"]))
+                 "USD per accelerator-hour", row["source_id"], detail, int(row["year"]), str(row["provider"]), basis,
+                 purchase_option, str(row["price_date"]))
+
+
+def cloud_providers() -> list[str]:
+    """Every provider with a row in cloud_gpu_prices.csv."""
+    return sorted(set(data.table("cloud_gpu_prices")["provider"]))
+
+
+def check_provider(provider: str | None, parameter: str = "cloud_provider") -> str | None:
+    """``provider`` lower-cased, or None; an unknown provider raises :class:`UnknownNameError` naming ``parameter``."""
+    if provider is None or provider == "":
+        return None
+    p = str(provider).strip().lower()
+    known = cloud_providers()
+    if p not in known:
+        raise UnknownNameError(p, known, parameter=parameter)
+    return p
+
+
+def cloud_price_pair(accelerator_a, accelerator_b, *, provider: str | None = None, purchase_option: str = "on-demand",
+                     basis: str = "full VM", max_years_apart: int = 1) -> tuple[Price, Price] | None:
+    """Like-for-like rental prices of two accelerators, or None when the data has no such pair.
+
+    Like for like: the same provider, the same basis (full VM or GPU only), the same purchase
+    option, and price dates at most ``max_years_apart`` calendar years apart. Among the
+    providers that list both (only ``provider`` when given), the pair with the closest, then
+    the latest, dates wins; each price is that provider's latest row for the accelerator.
+    """
+    _check_basis(basis)
+    n = int(max_years_apart)
+    pairs = []
+    providers = [provider.lower()] if provider else sorted(set(data.table("cloud_gpu_prices")["provider"]))
+    for prov in providers:
+        try:
+            a = cloud_price(accelerator_a, prov, purchase_option, basis)
+            b = cloud_price(accelerator_b, prov, purchase_option, basis)
+        except InputError:
+            continue
+        if a is None or b is None or abs(a.year - b.year) > n:
+            continue
+        pairs.append((abs(a.year - b.year), -min(a.year, b.year), prov not in ("aws", "gcp", "azure"), prov, a, b))
+    if not pairs:
+        return None
+    best = min(pairs, key=lambda t: t[:4])
+    return best[4], best[5]
 
 
 @data.cached
@@ -105,8 +172,6 @@ def carbon_price(scheme: str) -> Price:
     df = data.table("carbon_prices")
     rows = df[df["scheme"] == scheme]
     if rows.empty:
-        from joulebook.core.errors import UnknownNameError
-
         raise UnknownNameError(scheme, df["scheme"].unique(), parameter="carbon_price_scheme")
     annual = rows[rows["price_type"].str.contains("annual average") & ~rows["price_type"].str.contains("approximate")]
     pick = annual if not annual.empty else rows

@@ -33,14 +33,13 @@ processed (ISO-3 country codes such as ``DEU``, ``USA``; blocs ``EU``, ``EEA``,
 ``US``). Regions outside them are removed; what the constraint costs is the
 best allowed region minus the best region overall, in kg and in USD.
 
-No I/O beyond :mod:`joulebook.data`, no plotting. Prose helpers return strings
-written from the numbers (the notebook shows them).
+No I/O beyond :mod:`joulebook.data`, no plotting, no prose: the report's tables, text and
+metrics live in :mod:`joulebook.stories.planner`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +49,8 @@ import pandas as pd
 from joulebook import data
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError, UnknownNameError
-from joulebook.core.util import round6
 from joulebook.core.validate import number
-from joulebook.models import costs, grid, schedule
+from joulebook.models import costs, grid, schedule, training
 
 ENERGY_BASIS = ("IT energy (servers: accelerators + host, before PUE); each region's data-centre PUE turns it "
                 "into the facility energy drawn from the grid")
@@ -107,8 +105,6 @@ def job_from_training(estimate=None, **training_kwargs) -> Job:
     time; the region the estimate was made for does not matter (IT energy does
     not depend on the region).
     """
-    from joulebook.models import training
-
     est = estimate if estimate is not None else training.estimate_training(**training_kwargs)
     c, lo, hi = est.central, est.low, est.high
     hours = c.get("wall_clock_hours")
@@ -269,7 +265,7 @@ class Plan:
         }
 
 
-def _regions_list(regions) -> list[data.Region]:
+def regions_list(regions) -> list[data.Region]:
     if isinstance(regions, str):
         regions = [x for x in regions.split(",")]
     if isinstance(regions, data.Region):
@@ -316,7 +312,7 @@ def compare(job_or_energy, regions, *, hours=None, team_tz: str = "UTC", residen
     team = schedule.time_zone(team_tz, "team_tz").key
     month = int(number("month", month, minimum=1, maximum=12, integer=True))
     res = parse_residency(residency)
-    regs = _regions_list(regions)
+    regs = regions_list(regions)
     allowed_regs, _removed = filter_residency(regs, res)
     allowed_ids = {r.region_id for r in allowed_regs}
     pue_given = number("pue", pue, minimum=1.0, maximum=3.0, allow_none=True)
@@ -441,8 +437,8 @@ def _constraint(table: pd.DataFrame, objective: str, res) -> dict[str, Any]:
 
 def _notes(regs, table: pd.DataFrame, jb: Job, month: int) -> list[str]:
     notes = []
-    prof = [r.region_id for r in regs if r.hourly_zone]
-    flat = [r.region_id for r in regs if not r.hourly_zone]
+    prof = [r.name for r in regs if r.hourly_zone]
+    flat = [r.name for r in regs if not r.hourly_zone]
     profiles = data.table("hourly_intensity_profiles")
     zones = sorted(profiles["zone_id"].unique())
     years = sorted(profiles["year"].unique())
@@ -467,13 +463,13 @@ def _notes(regs, table: pd.DataFrame, jb: Job, month: int) -> list[str]:
         arrays = schedule.tou_arrays(r)
         year_share = float(arrays[1].mean()) if arrays is not None else 0.0
         month_share = float(arrays[1][month - 1].mean()) if arrays is not None else 0.0
-        notes.append(f"{r.region_id}: the {r.tou_schedule} time-of-use tariff has a published energy rate for only "
+        notes.append(f"{r.name}: the {r.tou_schedule} time-of-use tariff has a published energy rate for only "
                      f"{year_share:.0%} of the hours of the year ({month_share:.0%} in month {month}; "
                      f"{share:.0%} of this job's best window); the other hours are priced at the average "
                      f"{r.price_usd_per_kwh:.4g} USD/kWh." + only)
-    noprice = [r.region_id for r in regs if r.price_usd_per_kwh is None]
+    noprice = [r.name for r in regs if r.price_usd_per_kwh is None]
     if noprice:
-        notes.append(f"No electricity price in the data set for {', '.join(noprice)}: cost is n/a there.")
+        notes.append(f"No electricity price in the data set for {', '.join(noprice)}: its cost is left blank.")
     schemes = sorted({r.carbon_price_scheme for r in regs if r.carbon_price_scheme})
     if schemes:
         notes.append(f"Carbon price line ({', '.join(schemes)}): {CARBON_LINE_NOTE}.")
@@ -526,7 +522,7 @@ def _assumptions(regs, jb: Job, pue_given, objective, icp, icp_src, icp_note, te
 def heatmap_frame(regions, *, value: str = "intensity", team_tz=None, month: int = 7, year: int = schedule.DEFAULT_YEAR,
                   day: int = schedule.DEFAULT_DAY) -> pd.DataFrame:
     """Intensity (g/kWh) or price (USD/kWh) by hour (rows: regions; columns: hours of the team's clock)."""
-    regs = _regions_list(regions)
+    regs = regions_list(regions)
     return schedule.hour_by_hour(regs, value=value, tz=team_tz, month=month, year=year, day=day)
 
 
@@ -544,12 +540,6 @@ def plan_heatmap(plan: Plan, value: str = "intensity", *, relative: bool = False
     return heat
 
 
-def heatmap_label(value: str = "intensity", relative: bool = False) -> str:
-    if relative:
-        return f"{'intensity' if value == 'intensity' else 'price'} / the region's daily mean"
-    return "grid intensity (g CO2e/kWh)" if value == "intensity" else "electricity price (USD/kWh)"
-
-
 def timing_value(regions, durations_h, *, month: int = 7) -> pd.DataFrame:
     """What the start time is worth for jobs of each duration, region by region.
 
@@ -559,7 +549,7 @@ def timing_value(regions, durations_h, *, month: int = 7) -> pd.DataFrame:
     over regions and durations. Regions without an hourly profile are listed with
     ``hourly_profile`` False and zero saving: the data cannot tell, not "no effect".
     """
-    regs = _regions_list(regions)
+    regs = regions_list(regions)
     d = np.atleast_1d(np.asarray(durations_h, dtype=float))
     if d.size == 0:
         raise InputError("durations_h", "give at least one duration")
@@ -596,358 +586,3 @@ def timing_value_wide(tv: pd.DataFrame) -> pd.DataFrame:
     out = out[list(dict.fromkeys(tv["region"].map(label)))]
     out.index.name = "job duration (h)"
     return out
-
-
-def timing_value_text(tv: pd.DataFrame, hours: float) -> str:
-    """What the figure shows, in numbers: short jobs gain most, whole days gain nothing."""
-    prof = tv[tv["hourly_profile"]]
-    if prof.empty:
-        return ("None of the candidate regions has an hourly profile in the data set, so the start time cannot be "
-                "valued here.")
-    short = prof[prof["duration_h"] == prof["duration_h"].min()].sort_values("saving_vs_mean_pct").iloc[-1]
-    whole = prof[(prof["duration_h"] >= 24) & (np.isclose(prof["duration_h"] % 24, 0))]
-    parts = [f"For a {short['duration_h']:g} h job the best start hour beats the average one by up to "
-             f"{short['saving_vs_mean_pct']:.1f}% ({short['region']})."]
-    if not whole.empty:
-        parts.append(f"At whole days ({', '.join(f'{x:g} h' for x in sorted(whole['duration_h'].unique()))}) the "
-                     f"saving is {whole['saving_vs_mean_pct'].max():.1f}%: the job covers every hour of the day "
-                     "equally, whatever its start.")
-    frac = hours % 24
-    parts.append(f"This job lasts {hours:g} h: " + (f"{frac:g} h of it can be placed in the cleaner part of the day."
-                                                     if frac > 1e-9 else "a whole number of days, so timing is "
-                                                     "worth next to nothing."))
-    return " ".join(parts)
-
-
-def emissions_bars(plan: Plan) -> tuple[list[str], list[float]]:
-    """(labels, kg CO2e) in ranking order; regions the residency rule removes are marked."""
-    t = plan.table
-    labels = [r if a else f"{r} (not allowed)" for r, a in zip(t["region"], t["allowed"], strict=True)]
-    return labels, [float(x) for x in t["emissions_kg"]]
-
-
-def notes_markdown(plan: Plan) -> str:
-    """The data caveats of this plan as a Markdown list."""
-    return "\n".join(f"- {n}" for n in plan.notes)
-
-
-# --------------------------------------------------------------------------- tables and prose for the report
-
-def _kg(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    x = float(x)
-    return f"{x / 1000:,.2f} t" if abs(x) >= 10_000 else f"{x:,.0f} kg"
-
-
-def _usd(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    x = float(x)
-    return f"${x:,.2f}" if abs(x) < 10 else f"${x:,.0f}"
-
-
-TABLE_FORMATS = {
-    "PUE": "{:.2f}", "facility kWh": "{:,.0f}", "g/kWh (best window)": "{:,.0f}", "kg CO2e": "{:,.0f}",
-    "water L": "{:,.0f}", "electricity USD": "{:,.0f}", "carbon line USD": "{:,.2f}", "USD/t": "{:,.2f}",
-    f"{CARBON_LINE_LABEL} USD": "{:,.2f}", "carbon line / electricity": "{:.1%}",
-}  # number formats for report.table(..., formats=TABLE_FORMATS)
-
-
-def comparison_table(plan: Plan) -> pd.DataFrame:
-    """The regions side by side (ranked), for display."""
-    t = plan.table
-    return pd.DataFrame({
-        "rank": t["rank"].astype(object).where(t["rank"].notna(), "excluded"), "region": t["region"],
-        "name": t["name"], "PUE": t["pue"], "facility kWh": t["facility_energy_kwh"],
-        "g/kWh (best window)": t["intensity_g_per_kwh"],
-        "kg CO2e": t["emissions_kg"],
-        "kg CO2e low-high": [f"{lo:,.0f}-{hi:,.0f}" for lo, hi in zip(t["emissions_low_kg"], t["emissions_high_kg"], strict=True)],
-        "water L": t["water_l"], "electricity USD": t["cost_usd"],
-        "carbon line USD": t["carbon_cost_usd"],
-        "carbon scheme": ["none" if pd.isna(s) else s for s in t["carbon_price_scheme"]],
-        "hourly profile": ["yes" if h else "flat annual" for h in t["hourly_profile"]],
-    })
-
-
-def start_times_table(plan: Plan) -> pd.DataFrame:
-    """Cleanest and cheapest start per region, local and on the team's clock."""
-    c = plan.start_choices
-    return pd.DataFrame({
-        "region": c["region"],
-        "cleanest start (local)": np.where(c["intensity_varies"], c["cleanest_start_local"], "any (flat)"),
-        f"cleanest start ({plan.team_tz})": np.where(c["intensity_varies"], c["cleanest_start_team"], "any (flat)"),
-        "g/kWh best / mean start": [f"{b:,.0f} / {m:,.0f}" for b, m in
-                                     zip(c["cleanest_intensity_g_per_kwh"], c["mean_start_intensity_g_per_kwh"], strict=True)],
-        "cheapest start (local)": np.where(c["price_varies"], c["cheapest_start_local"], "any (flat price)"),
-        f"cheapest start ({plan.team_tz})": np.where(c["price_varies"], c["cheapest_start_team"], "any (flat price)"),
-        "USD/kWh best / mean start": [("n/a" if (isinstance(b, float) and math.isnan(b)) else f"{b:.4f} / {m:.4f}")
-                                       for b, m in zip(c["cheapest_price_usd_per_kwh"], c["mean_start_price_usd_per_kwh"], strict=True)],
-    })
-
-
-def carbon_table(plan: Plan) -> pd.DataFrame:
-    """The carbon-price line, for the regions where a scheme applies."""
-    t = plan.table[plan.table["carbon_price_scheme"].notna()]
-    return pd.DataFrame({
-        "region": t["region"], "scheme": t["carbon_price_scheme"], "USD/t": t["carbon_price_usd_per_t"],
-        "kg CO2e": t["emissions_kg"], f"{CARBON_LINE_LABEL} USD": t["carbon_cost_usd"],
-        "electricity USD": t["cost_usd"],
-        "carbon line / electricity": t["carbon_cost_usd"] / t["cost_usd"],
-    })
-
-
-def summary_text(plan: Plan) -> str:
-    """The headline: which region wins for the objective, by how much, and when to start there."""
-    ok = plan.allowed
-    best = ok.iloc[0]
-    if plan.objective in ("cost", "weighted") and pd.isna(best["objective_value"]):
-        what_nan = ("has the lowest emissions (no allowed region has an electricity price in the data set, so the "
-                    f"{plan.objective} objective cannot rank them)")
-    else:
-        what_nan = None
-    what = {"emissions": "emits least", "cost": "costs least",
-            "weighted": f"costs least with carbon priced at ${plan.internal_carbon_price_usd_per_t or 0:,.0f}/t"}[plan.objective]
-    what_job = (f"a job drawing {plan.job.it_energy_kwh:,.0f} kWh of IT energy over {plan.job.hours:g} h"
-                + (f" ({plan.job.label})" if plan.job.source != "given" else ""))
-    lines = [f"For {what_job}, planned for "
-             f"{plan.year}-{plan.month:02d}-{plan.day:02d}: **{best['name']}** ({best['region']}) {what_nan or what} among the "
-             f"{len(ok)} allowed regions: {_kg(best['emissions_kg'])} CO2e "
-             f"(range {_kg(best['emissions_low_kg'])}-{_kg(best['emissions_high_kg'])} over its PUE range), "
-             f"electricity {_usd(best['cost_usd'])}, water {best['water_l']:,.0f} L at PUE {best['pue']:.2f}."]
-    if len(ok) > 1:
-        by_em = ok.sort_values("emissions_kg")
-        lo, hi = by_em.iloc[0], by_em.iloc[-1]
-        ratio = hi["emissions_kg"] / lo["emissions_kg"] if lo["emissions_kg"] > 0 else float("inf")
-        ci_ratio = ok["intensity_g_per_kwh"].max() / max(ok["intensity_g_per_kwh"].min(), 1e-9)
-        pue_ratio = ok["pue"].max() / ok["pue"].min()
-        driver = ("grid intensity more than PUE" if ci_ratio > pue_ratio else
-                  "PUE as much as grid intensity" if ci_ratio == pue_ratio else "PUE more than grid intensity")
-        lines.append(f"Emissions span {ratio:,.1f}x between {lo['region']} ({_kg(lo['emissions_kg'])}) and "
-                     f"{hi['region']} ({_kg(hi['emissions_kg'])}). Grid intensity differs {ci_ratio:,.1f}x "
-                     f"({ok['intensity_g_per_kwh'].min():,.0f}-{ok['intensity_g_per_kwh'].max():,.0f} g/kWh) and PUE "
-                     f"{pue_ratio:.2f}x ({ok['pue'].min():.2f}-{ok['pue'].max():.2f}), so {driver} sets the ranking.")
-        priced = ok[ok["cost_usd"].notna()]
-        if len(priced) > 1:
-            cheap = priced.sort_values("cost_usd").iloc[0]
-            if cheap["region"] != by_em.iloc[0]["region"]:
-                lines.append(f"The cheapest electricity is in {cheap['region']} ({_usd(cheap['cost_usd'])}), not in the "
-                             f"cleanest region: cost and carbon point to different places here.")
-            else:
-                lines.append(f"{cheap['region']} is also the cheapest of the regions with a price "
-                             f"({_usd(cheap['cost_usd'])}).")
-    varies = bool(plan.start_choices.set_index("region").loc[best["region"], "intensity_varies"])
-    if varies or plan.objective != "emissions":
-        lines.append(f"Start there at **{best['best_start_local']}** local time, which is **{best['best_start_team']}** "
-                     f"on the team's clock ({plan.team_tz}); the job ends {best['best_end_local']} "
-                     f"({best['best_end_team']}).")
-    else:
-        lines.append(f"The data set has only an annual intensity for {best['region']}, so any start time is equal "
-                     f"there; its clock runs {_clock_gap(best, plan.team_tz)}.")
-    return " ".join(lines)
-
-
-def _clock_gap(row, team_tz: str) -> str:
-    """'6 h ahead of America/New_York' from the best start in both clocks."""
-    gap = schedule.offset_difference_h(row["timezone"], team_tz, row["best_start_utc"].replace("Z", ""))
-    if gap == 0:
-        return f"on the same time as {team_tz}"
-    return f"{abs(gap):g} h {'ahead of' if gap > 0 else 'behind'} {team_tz} on that date"
-
-
-def timing_text(plan: Plan) -> str:
-    """What choosing the start hour is worth, region by region, from the computed start tables."""
-    t = plan.table
-    c = plan.start_choices.set_index("region")
-    varies = [r for r in t["region"] if c.loc[r, "intensity_varies"]]
-    flat = [r for r in t["region"] if not c.loc[r, "intensity_varies"]]
-    parts = []
-    if varies:
-        sav = t.set_index("region").loc[varies]
-        pct = 100 * sav["timing_saving_kg"] / sav["emissions_mean_start_kg"]
-        top = pct.idxmax()
-        parts.append(f"Choosing the start hour is worth most in {top}: starting at {c.loc[top, 'cleanest_start_local']} "
-                     f"({c.loc[top, 'cleanest_start_team']} for the team) saves {_kg(sav.loc[top, 'timing_saving_kg'])} "
-                     f"({pct[top]:.1f}%) against the average start hour.")
-        rest = [f"{r} {pct[r]:.1f}% (best {c.loc[r, 'cleanest_start_local']} = {c.loc[r, 'cleanest_start_team']})"
-                for r in varies if r != top]
-        if rest:
-            parts.append("Elsewhere: " + "; ".join(rest) + ".")
-    else:
-        parts.append("In no candidate region does the start hour change this job's emissions.")
-    if plan.job.hours >= 24:
-        frac = plan.job.hours % 24
-        nd = int(plan.job.hours // 24)
-        parts.append(f"The job lasts {plan.job.hours:g} h, so it spans {nd} full day{'s' if nd > 1 else ''}"
-                     + (f" plus {frac:g} h: only those {frac:g} h depend on the start hour." if frac > 1e-9 else
-                        ": every hour of the daily profile is covered equally, so the start hour hardly matters.")
-                     )
-    if flat:
-        parts.append(f"For {', '.join(flat)} the data set has only an annual intensity, so any start is equal there; "
-                     "this is a gap in the data, not a flat grid.")
-    pv = plan.start_choices[plan.start_choices["price_varies"]]
-    for _, r in pv.iterrows():
-        parts.append(f"In {r['region']} the time-of-use tariff makes {r['cheapest_start_local']} "
-                     f"({r['cheapest_start_team']} for the team) the cheapest start: "
-                     f"{r['cheapest_price_usd_per_kwh']:.4f} vs {r['mean_start_price_usd_per_kwh']:.4f} USD/kWh on "
-                     f"average ({r['price_known_share']:.0%} of that window at a published rate).")
-    if pv.empty:
-        parts.append("No candidate region has a time-of-use price that varies in this month, so the cheapest start "
-                     "is any start.")
-    return " ".join(parts)
-
-
-def residency_text(plan: Plan) -> str:
-    c = plan.constraint
-    if not c["residency"]:
-        return "No data-residency constraint: every candidate region is allowed."
-    removed = ", ".join(c["removed"]) if c["removed"] else "none"
-    s = (f"Data may be processed only in {', '.join(c['residency'])}. Regions removed: {removed}. ")
-    if not c["binding"]:
-        return s + (f"The constraint costs nothing here: the best region overall ({c['best_overall']}) is allowed.")
-    usd = c["extra_cost_usd"]
-    usd_txt = ("an unknown amount of money (no price data for one of them)" if usd is None else
-               (f"{_usd(usd)} more for electricity" if usd >= 0 else f"{_usd(-usd)} less for electricity"))
-    return s + (f"The best allowed region is {c['best_allowed']} instead of {c['best_overall']}: the constraint costs "
-                f"{_kg(c['extra_emissions_kg'])} CO2e" + (" more" if c["extra_emissions_kg"] >= 0 else " (it saves emissions)")
-                + f" and {usd_txt} for this job.")
-
-
-def carbon_text(plan: Plan) -> str:
-    t = plan.table[plan.table["carbon_price_scheme"].notna()]
-    if t.empty:
-        return ("No candidate region falls under a carbon-pricing scheme in the data set (EU ETS, UK ETS, "
-                "California-Quebec cap-and-trade), so there is no carbon line.")
-    top = t.sort_values("carbon_cost_usd").iloc[-1]
-    share = top["carbon_cost_usd"] / top["cost_usd"] if pd.notna(top["cost_usd"]) and top["cost_usd"] > 0 else None
-    without = [r for r in plan.table["region"] if r not in set(t["region"])]
-    return (f"A carbon-price line applies in {', '.join(t['region'])}; it is largest in {top['region']}: "
-            f"{_usd(top['carbon_cost_usd'])} at {top['carbon_price_usd_per_t']:.0f} USD/t ({top['carbon_price_scheme']})"
-            + (f", {share:.0%} of its electricity cost" if share is not None else "")
-            + f". This is {CARBON_LINE_NOTE}."
-            + (f" No scheme applies in {', '.join(without)}." if without else ""))
-
-
-def heatmap_text(heat: pd.DataFrame, value: str = "intensity") -> str:
-    """Which hours of the team's day are cleanest (or cheapest) in each region with an hourly shape."""
-    unit = "g/kWh" if value == "intensity" else "USD/kWh"
-    clock = heat.columns.name or "hour"
-    parts = []
-    varying = []
-    for reg, row in heat.iterrows():
-        r = row.dropna()
-        if r.empty or r.max() - r.min() <= 1e-9 * max(abs(r.max()), 1e-12):
-            continue
-        varying.append(reg)
-        parts.append(f"{reg} lowest at {int(r.idxmin()):02d}:00 ({r.min():,.3g} {unit}), highest at "
-                     f"{int(r.idxmax()):02d}:00 ({r.max():,.3g})")
-    flat = [x for x in heat.index if x not in varying]
-    out = (f"By {clock}: " + "; ".join(parts) + ".") if parts else f"No region's {value} varies by hour in the data."
-    if flat and value == "intensity":
-        out += f" Flat rows ({', '.join(flat)}) are regions without hourly data, not grids without hourly variation."
-    elif flat:
-        out += (f" Flat rows ({', '.join(flat)}) are regions without a time-of-use tariff in the data set (one average "
-                "price), not markets without hourly prices.")
-    if value == "price" and varying:
-        out += (" Tariff hours without a published energy rate are shown at the region's average price, which can "
-                "sit above the published peak rate: read the pattern, not the level.")
-    return out
-
-
-# --------------------------------------------------------------------------- notebook parameters and metrics
-
-PARAMETER_DEFAULTS: dict[str, Any] = {
-    "energy_kwh": 5000.0, "hours": 30.0,
-    "regions": ["us-va", "us-ca", "us-tx", "us-or", "se", "de", "gb", "sg", "gcp:us-central1", "aws:eu-north-1"],
-    "team_tz": "America/New_York", "residency": ["USA"], "objective": "emissions", "month": 7,
-    "year": schedule.DEFAULT_YEAR, "day": schedule.DEFAULT_DAY, "days": 1, "pue": None,
-    "internal_carbon_price_usd_per_t": None, "heatmap_value": "intensity",
-    "timing_durations_h": [1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 18.0, 24.0, 30.0, 36.0, 48.0],
-}
-
-
-def check_parameters(**params) -> dict[str, Any]:
-    """Validate the notebook's parameters (unknown names, types, values); return them normalised."""
-    unknown = set(params) - set(PARAMETER_DEFAULTS)
-    if unknown:
-        name = sorted(unknown)[0]
-        raise UnknownNameError(name, PARAMETER_DEFAULTS, parameter="parameters")
-    p = {**PARAMETER_DEFAULTS, **params}
-    p["energy_kwh"] = number("energy_kwh", p["energy_kwh"], strictly_positive=True)
-    p["hours"] = number("hours", p["hours"], strictly_positive=True, maximum=schedule.MAX_DURATION_H)
-    p["regions"] = [r.region_id for r in _regions_list(p["regions"])]
-    p["team_tz"] = schedule.time_zone(p["team_tz"], "team_tz").key
-    p["residency"] = list(parse_residency(p["residency"]) or [])
-    filter_residency(p["regions"], p["residency"])
-    p["objective"] = schedule.check_objective(p["objective"])
-    schedule.candidate_dates(month=p["month"], year=p["year"], day=p["day"], days=p["days"])
-    p["month"], p["year"], p["day"], p["days"] = int(p["month"]), int(p["year"]), int(p["day"]), int(p["days"])
-    p["pue"] = number("pue", p["pue"], minimum=1.0, maximum=3.0, allow_none=True)
-    durs = p["timing_durations_h"]
-    if isinstance(durs, (int, float)) or not list(durs):
-        raise InputError("timing_durations_h", "give a list of job durations in hours, e.g. [1.0, 6.0, 30.0]")
-    p["timing_durations_h"] = [number("timing_durations_h", x, strictly_positive=True,
-                                      maximum=schedule.MAX_DURATION_H) for x in durs]
-    if p["heatmap_value"] not in ("intensity", "price"):
-        raise InputError("heatmap_value", f"expected 'intensity' or 'price', got {p['heatmap_value']!r}")
-    if p["internal_carbon_price_usd_per_t"] is not None and p["objective"] != "weighted":
-        raise InputError("internal_carbon_price_usd_per_t", "only used by objective='weighted'")
-    return p
-
-
-def compare_from_parameters(params: Mapping[str, Any]) -> Plan:
-    """:func:`compare` for a notebook's parameters (after :func:`check_parameters`)."""
-    p = check_parameters(**dict(params))
-    return compare(p["energy_kwh"], p["regions"], hours=p["hours"], team_tz=p["team_tz"],
-                   residency=p["residency"] or None, objective=p["objective"], month=p["month"], year=p["year"],
-                   day=p["day"], days=p["days"], pue=p["pue"],
-                   internal_carbon_price_usd_per_t=p["internal_carbon_price_usd_per_t"])
-
-
-def metrics(plan: Plan) -> dict[str, Any]:
-    """The report's metrics.json: title, finding, key figures and the named numbers behind them."""
-    ok = plan.allowed
-    best = ok.iloc[0]
-    by_em = ok.sort_values("emissions_kg")
-    ratio = by_em.iloc[-1]["emissions_kg"] / by_em.iloc[0]["emissions_kg"] if by_em.iloc[0]["emissions_kg"] > 0 else None
-    c = plan.constraint
-    timing = ok.sort_values("timing_saving_kg", ascending=False, kind="stable").iloc[0]
-    finding = (f"{best['region']} is the best allowed region for this {plan.job.hours:g} h job "
-               f"({_kg(best['emissions_kg'])} CO2e, start {best['best_start_local']} = {best['best_start_team']})"
-               + (f"; the residency constraint costs {_kg(c['extra_emissions_kg'])} CO2e." if c["binding"] else
-                  "; the residency constraint costs nothing." if c["residency"] else "."))
-    key = [
-        {"label": f"Emissions in {best['region']} (best allowed)", "value": round6(best["emissions_kg"]), "unit": "kg CO2e"},
-        {"label": "Worst / best allowed region", "value": round6(ratio) if ratio is not None else 0.0, "unit": "x"},
-        {"label": "Residency constraint cost", "value": round6(c["extra_emissions_kg"]), "unit": "kg CO2e"},
-        {"label": f"Best-start saving in {timing['region']}", "value": round6(timing["timing_saving_kg"]), "unit": "kg CO2e"},
-    ]
-    return {
-        "title": f"Where and when to run: {plan.job.it_energy_kwh:,.0f} kWh over {plan.job.hours:g} h",
-        "finding": finding, "key_figures": key,
-        "objective": plan.objective, "team_tz": plan.team_tz, "best_region": best["region"],
-        "best_start_local": best["best_start_local"], "best_start_team": best["best_start_team"],
-        "best_emissions_kg": round6(best["emissions_kg"]), "best_cost_usd": round6(best["cost_usd"]),
-        "best_water_l": round6(best["water_l"]), "worst_to_best_ratio": round6(ratio) if ratio is not None else None,
-        "constraint_binding": bool(c["binding"]), "constraint_extra_emissions_kg": round6(c["extra_emissions_kg"]),
-        "constraint_extra_cost_usd": round6(c["extra_cost_usd"]), "best_overall_region": c["best_overall"],
-        "largest_timing_saving_region": timing["region"], "largest_timing_saving_kg": round6(timing["timing_saving_kg"]),
-        "n_regions": int(len(plan.table)), "n_allowed": int(len(ok)),
-        "emissions_kg_by_region": {r: round6(v) for r, v in zip(plan.table["region"], plan.table["emissions_kg"], strict=True)},
-        "carbon_cost_usd_by_region": {r: round6(v) for r, v in zip(plan.table["region"], plan.table["carbon_cost_usd"], strict=True)
-                                      if pd.notna(v)},
-    }
-
-
-def report_metrics(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The metrics the notebook writes, computed directly from its parameters (for the runner's check)."""
-    return metrics(compare_from_parameters(parameters))
-
-
-__all__ = ["Job", "job", "job_from_training", "ENERGY_BASIS", "CARBON_LINE_LABEL", "CARBON_LINE_NOTE",
-           "UnknownJurisdictionError", "known_jurisdictions", "parse_residency", "residency_allows",
-           "filter_residency", "carbon_line", "default_internal_carbon_price", "Plan", "compare", "heatmap_frame",
-           "plan_heatmap", "heatmap_label", "timing_value", "timing_value_wide", "timing_value_text", "emissions_bars",
-           "notes_markdown", "comparison_table", "start_times_table", "carbon_table", "summary_text", "timing_text",
-           "residency_text", "carbon_text", "heatmap_text", "TABLE_FORMATS", "PARAMETER_DEFAULTS", "check_parameters",
-           "compare_from_parameters", "metrics", "report_metrics"]
