@@ -71,7 +71,7 @@ def test_tables_show_names_units_and_one_missing_marker(page):
     p, result, g, dg = page
     shown = [story.breakdown_table(result), story.network_table(story.network_literature()),
              story.break_even_by_data_table(story.break_even_by_data(dg)), story.parameters_table(p),
-             story.assumptions_table(result), story.sources_table(result)]
+             story.assumptions_table(result, p), story.sources_table(result)]
     for t in shown:
         for col in t.frame.columns:
             assert "_" not in col, col
@@ -82,6 +82,10 @@ def test_tables_show_names_units_and_one_missing_marker(page):
     assert set(net["Network"]) == set(story.ACCESS_LABELS.values())
     params = story.parameters_table(p).frame.set_index("Parameter")["Value"]
     assert params["client_regions"].startswith("California") and "Germany" in params["client_regions"]
+    assumed = story.assumptions_table(result, p).frame.set_index("Assumption")
+    assert assumed.loc["server_region", "Value"] == "Virginia (PJM)"
+    assert "fixed broadband" in assumed.loc["network_kwh_per_gb", "Unit"]
+    assert "us-ca" not in assumed.loc["client_intensity_g_per_kwh", "Note"]
 
 
 def test_report_block_is_declared():

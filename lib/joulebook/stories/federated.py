@@ -335,11 +335,11 @@ def break_even_by_data_table(frame: pd.DataFrame) -> tables.Table:
     t = frame.copy()
     t["raw data"] = [_bytes(b) for b in t["data_bytes_per_client"]]
     cols = {"raw data": "Raw data per client"}
-    cols.update({a: fmt.header(f"Break-even over {access_label(a)}", "parameters") for a in federated.ACCESS_TYPES
+    cols.update({a: fmt.header(access_label(a).capitalize(), "parameters") for a in federated.ACCESS_TYPES
                  if a in t.columns})
     return tables.table(t, cols, kinds={"raw data": "text"},
-                        caption="Energy break-even model size by raw data per client: federated training uses less "
-                                "energy for smaller models",
+                        caption="Energy break-even model size by raw data per client and network: federated "
+                                "training uses less energy for smaller models",
                         notes=[f"{fmt.MISSING}: one option uses less energy at every model size."])
 
 
@@ -382,8 +382,15 @@ def parameters_table(p: Mapping[str, Any]) -> tables.Table:
                         caption=f"Parameters of this run ({fmt.MISSING}: derived or as published)")
 
 
-def assumptions_table(result: federated.Comparison) -> tables.Table:
+def assumptions_table(result: federated.Comparison, p: Mapping[str, Any]) -> tables.Table:
+    """The assumptions with names for ids (regions, the network, the clients' region mix)."""
     df = result.assumptions.to_frame()
+    regions = df["name"].isin(["server_region", "datacentre_region"])
+    df.loc[regions, "value"] = [tables.region_name(v) for v in df.loc[regions, "value"]]
+    df["unit"] = [u.replace(f"({p['access_type']})", f"({access_label(p['access_type'])})") if isinstance(u, str) else u
+                  for u in df["unit"]]
+    mix = df["name"] == "client_intensity_g_per_kwh"
+    df.loc[mix, "note"] = "share-weighted: " + _shown(p["client_regions"])
     df["shown"] = [_shown(v) for v in df["value"]]
     src = data.sources_for([s for s in df["source"] if s and s != "user"])
     titles = dict(zip(src["source_id"], src["title"], strict=True))

@@ -42,6 +42,8 @@ CLAIM_LEVERS = {"dedup": "deduplication", "data_pruning": "data pruning",
                 "sequence_length_warmup": "sequence-length warmup", "distillation": "distillation"}
 STATUS_WORDS = {"verified_repo": "checked in the source's repository", "verified_page": "checked on the publication's page",
                 "secondary": "read in a secondary source", "derived": "derived from a cited figure"}
+FIT_SHORT = {"chinchilla_approach3": "Hoffmann et al. 2022", "epoch_replication_2024": "Besiroglu et al. 2024"}
+"""Figure legends: the short names (the tables and prose give the full ones)."""
 SERVING_ROWS = ("serving: teacher", "serving: distilled student", "distillation run")
 
 
@@ -104,7 +106,7 @@ def _factor_index(values, what: str) -> pd.Index:
 
 def budget_loss(p: Mapping[str, Any]) -> pd.DataFrame:
     """Predicted loss (nats/token) at the fixed FLOP budget by model size, one column per fit (fit names)."""
-    cols = {FIT_NAMES.get(fid, fid): greener.budget_frame(p["flops_budget"], p["size_factors"], fid)
+    cols = {FIT_SHORT.get(fid, fid): greener.budget_frame(p["flops_budget"], p["size_factors"], fid)
             .set_index("size_factor")["loss"] for fid in greener.scaling_fits()}
     out = pd.DataFrame(cols)
     out.index = _factor_index(out.index, "model size / compute-optimal size")
@@ -119,7 +121,7 @@ def sizing_energy(p: Mapping[str, Any]) -> pd.DataFrame:
         if p["target_loss"] <= f.E:
             continue
         sf = greener.sizing_frame(p["target_loss"], p["size_factors"], f, **job(p))
-        cols[FIT_NAMES.get(fid, fid)] = sf.set_index("size_factor")["facility_energy_kwh"]
+        cols[FIT_SHORT.get(fid, fid)] = sf.set_index("size_factor")["facility_energy_kwh"]
     out = pd.DataFrame(cols)
     out.index = _factor_index(out.index, "model size / loss-optimal size")
     return out
@@ -298,15 +300,15 @@ def deployment_md(p: Mapping[str, Any], lv: pd.DataFrame) -> str:
 def allocation_table(alloc: pd.DataFrame) -> tables.Table:
     t = alloc.assign(split=[f"compute-optimal by {FIT_NAMES.get(f, f)}" if f else a
                             for a, f in zip(alloc["allocation"], alloc["fit_id"], strict=True)])
-    fit = FIT_NAMES.get(alloc.attrs.get("fit", ""), "the chosen fit")
     return tables.table(t, {"split": "Split of the budget", "params": "Parameters", "tokens": "Tokens",
                             "tokens_per_param": "Tokens per parameter",
-                            "loss": fmt.header(f"Loss predicted by {fit}", "nats/token"),
+                            "loss": fmt.header("Predicted loss", "nats/token"),
                             "facility_energy_kwh": fmt.header("Energy, total", "kWh"),
                             "emissions_kg": fmt.header("Emissions, total", "kg CO2e"),
                             "electricity_cost_usd": fmt.header("Electricity, total", "USD")},
                         caption="Splitting the FLOP budget: each fit's optimum and the tokens-per-parameter rule "
-                                "(every split costs the same: same FLOPs)")
+                                f"(loss predicted by {FIT_NAMES.get(alloc.attrs.get('fit', ''), 'the chosen fit')}; "
+                                "every split costs the same: same FLOPs)")
 
 
 SIZING_COLUMNS = {
