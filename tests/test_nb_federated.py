@@ -5,6 +5,7 @@ import pytest
 
 import nbhelpers as nbh
 from joulebook.core.errors import InputError
+from joulebook.display import format as fmt
 from joulebook.stories import federated as story
 from test_nb_greener import NOT_SHOWN, check_page_order
 
@@ -103,3 +104,17 @@ def test_executes_with_tiny_parameters_and_metrics_match_the_library(notebook_ru
     html = notebook_run.text("text/html")
     assert 'class="jb-finding"' in html
     assert f"{notebook_run.params['clients']:,}" in html  # the finding is written from this run's values
+
+
+def test_a_federated_win_reads_as_a_share_and_tiles_use_the_tables_unit():
+    p = story.check(**{**DEFAULTS, "data_bytes_per_client": 1e10, "grid_params": [1e6], "grid_clients": [100],
+                       "grid_data_bytes": [1e5]})
+    result = story.comparison(p)
+    headline, tiles = story.finding(result)
+    c = result.central
+    assert c["winner_energy"] == "federated" and c["energy_ratio_fl_to_central"] < 1
+    assert f"{fmt.percent(c['energy_ratio_fl_to_central'])} of the energy of centralized training" in headline
+    shown = {label: value for label, value, _ in tiles}
+    assert shown["Federated energy"] == f"{fmt.number(c['fl_energy_kwh'])} kWh"  # kWh, as in the breakdown table
+    table = story.breakdown_table(result).frame
+    assert fmt.number(c["fl_network_energy_kwh"]) in set(table["Energy (kWh)"])

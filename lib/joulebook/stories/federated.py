@@ -47,6 +47,15 @@ def access_label(access_type: str) -> str:
     return ACCESS_LABELS.get(key, key)
 
 
+def _kwh(v: float) -> str:
+    """Energy in kWh, the unit of the page's tables (so prose, tiles and tables show the same figure)."""
+    return f"{fmt.number(v)} kWh"
+
+
+def _kg(v: float) -> str:
+    return f"{fmt.number(v)} kg CO2e"
+
+
 def _bytes(v: float) -> str:
     for scale, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
         if abs(v) >= scale:
@@ -191,7 +200,12 @@ def network_literature(reference_year: int = federated.REFERENCE_YEAR) -> pd.Dat
 # --------------------------------------------------------------------------- finding
 
 def _times(ratio: float, what: str) -> str:
-    return f"{fmt.ratio(ratio)} the {what} of"
+    """``511× the energy of`` above 1, ``5% of the energy of`` below it (a factor below 1 reads badly)."""
+    return f"{fmt.ratio(ratio)} the {what} of" if ratio >= 1 else f"{fmt.percent(ratio)} of the {what} of"
+
+
+def _share(ratio: float) -> str:
+    return f"{fmt.ratio(ratio)}" if ratio >= 1 else f"{fmt.percent(ratio)} of"
 
 
 def finding(result: federated.Comparison) -> tuple[str, list[tuple[str, str, str]]]:
@@ -206,7 +220,7 @@ def finding(result: federated.Comparison) -> tuple[str, list[tuple[str, str, str
         f"For a {fmt.count(row['params'])}-parameter model on {fmt.number(row['clients'])} {devices} over "
         f"{access_label(row['access_type'])}, federated training uses {_times(ratio, 'energy')} centralized training "
         f"in {data.region(row['region']).name}, so {c['winner_energy']} training uses less energy{sure}. "
-        f"On emissions federated training is at {fmt.ratio(er)} centralized, so {c['winner_emissions']} training "
+        f"On emissions federated training is at {_share(er)} centralized, so {c['winner_emissions']} training "
         "emits less.")
     be = c["break_even_params_energy"]
     if be is not None and not math.isnan(be):
@@ -215,12 +229,12 @@ def finding(result: federated.Comparison) -> tuple[str, list[tuple[str, str, str
     else:
         be_tile = ("Energy break-even model size", "none", f"{c['winner_energy']} uses less at every size")
     tiles = [
-        ("Federated energy", fmt.quantity(c["fl_energy_kwh"], "kWh"),
+        ("Federated energy", _kwh(c["fl_energy_kwh"]),
          f"range {fmt.number(lo['fl_energy_kwh'])}–{fmt.number(hi['fl_energy_kwh'])} kWh"),
-        ("Centralized energy", fmt.quantity(c["central_energy_kwh"], "kWh"),
+        ("Centralized energy", _kwh(c["central_energy_kwh"]),
          f"range {fmt.number(lo['central_energy_kwh'])}–{fmt.number(hi['central_energy_kwh'])} kWh"),
-        ("Emissions, federated / centralized", fmt.ratio(er),
-         f"{fmt.quantity(c['fl_emissions_kg'], 'kg CO2e')} against {fmt.quantity(c['central_emissions_kg'], 'kg CO2e')}"),
+        ("Emissions, federated / centralized", fmt.ratio(er) if er >= 1 else fmt.percent(er),
+         f"{_kg(c['fl_emissions_kg'])} against {_kg(c['central_emissions_kg'])}"),
         be_tile,
     ]
     return headline, tiles
@@ -238,8 +252,8 @@ def scenario_md(result: federated.Comparison) -> str:
         f"Most of the federated energy goes to {top} ({fmt.percent(comp[top] / c['fl_energy_kwh'])}): "
         f"{fmt.number(c['downlink_gb'] + c['uplink_gb'])} GB of model and update traffic cross the network against "
         f"{fmt.number(c['central_data_gb'])} GB of raw data that centralized training would move once.",
-        f"Federated training emits {fmt.quantity(c['fl_emissions_kg'], 'kg CO2e')} against "
-        f"{fmt.quantity(c['central_emissions_kg'], 'kg CO2e')}: the clients' grids average "
+        f"Federated training emits {_kg(c['fl_emissions_kg'])} against "
+        f"{_kg(c['central_emissions_kg'])}: the clients' grids average "
         f"{fmt.number(result.assumptions['client_intensity_g_per_kwh'].value)} g CO2e/kWh.",
     ]
     for what in ("energy", "emissions"):
@@ -282,11 +296,11 @@ def maps_md(g: pd.DataFrame, dg: pd.DataFrame) -> str:
 def breakdown_alt(result: federated.Comparison) -> str:
     c = result.central
     return ("Horizontal bars on a log scale of the energy per component: federated training spends "
-            f"{fmt.quantity(c['fl_client_energy_kwh'], 'kWh')} on the clients, "
-            f"{fmt.quantity(c['fl_network_energy_kwh'], 'kWh')} on the network and "
-            f"{fmt.quantity(c['fl_server_energy_kwh'], 'kWh')} on the aggregation server; centralized training "
-            f"{fmt.quantity(c['central_compute_energy_kwh'], 'kWh')} in the data centre and "
-            f"{fmt.quantity(c['central_data_move_energy_kwh'], 'kWh')} moving the data there.")
+            f"{_kwh(c['fl_client_energy_kwh'])} on the clients, "
+            f"{_kwh(c['fl_network_energy_kwh'])} on the network and "
+            f"{_kwh(c['fl_server_energy_kwh'])} on the aggregation server; centralized training "
+            f"{_kwh(c['central_compute_energy_kwh'])} in the data centre and "
+            f"{_kwh(c['central_data_move_energy_kwh'])} moving the data there.")
 
 
 def map_alt(piv: pd.DataFrame, what: str) -> str:
@@ -299,7 +313,7 @@ def map_alt(piv: pd.DataFrame, what: str) -> str:
 
 
 def energy_by_size_alt(frame: pd.DataFrame) -> str:
-    parts = [f"{col}: {fmt.quantity(s.iloc[0], 'kWh')} to {fmt.quantity(s.iloc[-1], 'kWh')}" for col, s in frame.items()]
+    parts = [f"{col}: {_kwh(s.iloc[0])} to {_kwh(s.iloc[-1])}" for col, s in frame.items()]
     return (f"Line chart on log-log axes of total energy against model size from {fmt.count(frame.index.min())} to "
             f"{fmt.count(frame.index.max())} parameters with {fmt.number(frame.attrs.get('clients', 0))} clients; "
             + "; ".join(parts) + ".")
