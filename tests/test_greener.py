@@ -203,19 +203,14 @@ def test_levers_frame_is_consistent_with_a_frame_of_jobs():
     assert lf.loc["all training levers combined", "facility_energy_kwh"] == pytest.approx(est["facility_energy_kwh"].sum())
 
 
-def test_findings_give_totals_where_the_sizing_table_gives_totals():
-    """The sizing prose quotes the same totals the sizing table shows (energy, emissions, electricity), and names
-    the extra energy as extra; lever savings are named as saved."""
-    p = greener.report_parameters()
-    alloc = greener.allocation_table(p["flops_budget"], p["fit"], **greener.job_of(p))
-    levers = greener.report_levers(p)
-    text = greener.findings(p, alloc, greener.sizing_table(p), levers)
-    table = greener.sizing_table(p)
-    worst = table.loc[table["extra energy (%)"].idxmax()]
-    best = table.loc[np.isclose(table["size_factor"], 1.0)].iloc[0]
-    for row in (worst, best):
-        assert (f"{row['energy (kWh)']:.3g} kWh, {row['emissions (kg CO2e)']:.3g} kg CO2e and "
-                f"{row['electricity (USD)']:.3g} USD of electricity in total") in text
-    sz = greener.sizing_frame(p["target_loss"], p["size_factors"], p["fit"], **greener.job_of(p))
-    extra = sz.loc[sz["extra_energy_pct"].idxmax(), "extra_facility_energy_kwh"]
-    assert f"({extra:.3g} kWh extra)" in text and "kWh saved" in text
+def test_allocation_frame_prices_every_split_of_the_budget_the_same():
+    t = greener.allocation_frame(1e21, "chinchilla_approach3", **JOB)
+    assert set(t["fit_id"]) == set(greener.scaling_fits()) | {""}
+    assert np.allclose(6 * t["params"] * t["tokens"], 1e21)
+    # same FLOPs, same job: the same energy whatever the split
+    assert t["facility_energy_kwh"].max() == pytest.approx(t["facility_energy_kwh"].min(), rel=1e-9)
+    opt = greener.compute_optimal(1e21, "chinchilla_approach3")
+    row = t[t["fit_id"] == "chinchilla_approach3"].iloc[0]
+    assert row["loss"] == pytest.approx(opt["loss"]) and t["loss"].min() == pytest.approx(opt["loss"])
+    rule = t[t["fit_id"] == ""].iloc[0]
+    assert rule["tokens_per_param"] == pytest.approx(20.0)

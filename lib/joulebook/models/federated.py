@@ -50,9 +50,7 @@ import pandas as pd
 from joulebook import data
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError, UnknownNameError, reject_unknown
-from joulebook.core.util import round6
 from joulebook.core.validate import array, fraction, number
-from joulebook.display import prose
 from joulebook.models import training
 
 DEVICE_CLASSES = ("phone", "laptop", "edge_gpu")
@@ -162,15 +160,8 @@ def network_table(reference_year: int = REFERENCE_YEAR) -> pd.DataFrame:
     return df
 
 
-ACCESS_LABELS = {"cellular": "cellular networks", "fixed_wifi": "fixed broadband and Wi-Fi",
-                 "datacentre": "data-centre networks"}
-
-
-def _access_label(access_type: str) -> str:
-    return ACCESS_LABELS.get(_access_key(access_type), _access_key(access_type))
-
-
-def _access_key(access_type: str) -> str:
+def access_key(access_type: str) -> str:
+    """The canonical access type (``cellular``, ``fixed_wifi``, ``datacentre``) of a name or alias."""
     key = str(access_type).strip().lower().replace("-", "_").replace(" ", "_")
     aliases = {"mobile": "cellular", "4g": "cellular", "5g": "cellular", "wifi": "fixed_wifi", "wi_fi": "fixed_wifi",
                "fixed": "fixed_wifi", "broadband": "fixed_wifi", "dc": "datacentre", "datacenter": "datacentre",
@@ -189,7 +180,7 @@ def network_range(access_type: str, year: int | None = None, *, halving_years: f
     the Aslan et al. trend (an extrapolation) moves the central estimate's vintage and keeps the published
     spread around it.
     """
-    key = _access_key(access_type)
+    key = access_key(access_type)
     if year is not None:
         number("network_year", year, minimum=1990, maximum=2100)
     number("halving_years", halving_years, strictly_positive=True)
@@ -321,7 +312,7 @@ def _validated(df: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
 
 def _network_matrix(access: pd.Series, years: np.ndarray) -> np.ndarray:
     """(n, 3) low/central/high kWh/GB per row (vectorized over the unique access type x year pairs)."""
-    keys = pd.Series([f"{_access_key(a)}|{'' if math.isnan(y) else int(y)}" for a, y in zip(access, years, strict=True)])
+    keys = pd.Series([f"{access_key(a)}|{'' if math.isnan(y) else int(y)}" for a, y in zip(access, years, strict=True)])
     codes, uniques = pd.factorize(keys, sort=False)
     vals = []
     for u in uniques:
@@ -652,7 +643,7 @@ def _assumptions(row: Mapping[str, Any], mix: Mapping[str, float], ci: float, ci
           f"range {dc.train_tflops[0]:g}-{dc.train_tflops[2]:g}")
     src += list(dc.source_ids)
     lo, mid, hi, nsrc = network_range(row["access_type"], row.get("network_year"))
-    a.add("network_kwh_per_gb", mid, f"kWh/GB ({_access_key(row['access_type'])})", nsrc[0],
+    a.add("network_kwh_per_gb", mid, f"kWh/GB ({access_key(row['access_type'])})", nsrc[0],
           f"range {lo:g}-{hi:g}" + (f"; aged to {row['network_year']} with a 2-year halving time (Aslan et al.)"
                                     if row.get("network_year") else "; figures as published (see their data years)"))
     src += nsrc
@@ -681,268 +672,3 @@ def _assumptions(row: Mapping[str, Any], mix: Mapping[str, float], ci: float, ci
           f"{creg.name}: {creg.intensity_g_per_kwh:g} gCO2e/kWh, PUE {creg.pue[1]:g}")
     src += ci_src + sreg.source_ids + creg.source_ids + ["bonawitz_2019", "savazzi_2021", "aslan_2018"]
     return a, list(dict.fromkeys(s for s in src if s and s != "user"))
-
-
-# --------------------------------------------------------------------------- report helpers (data only; no plotting)
-
-#: The parameters of notebooks/70_federated_tradeoffs.ipynb and their defaults (the notebook's parameters cell
-#: holds the same literals; a test keeps the two in step).
-REPORT_DEFAULTS: dict[str, Any] = {
-    "params": 20e6,
-    "clients": 10000,
-    "participation": 0.01,
-    "rounds": 1000,
-    "local_epochs": 1,
-    "tokens_per_client": 2e4,
-    "data_bytes_per_client": None,
-    "device_class": "phone",
-    "access_type": "fixed_wifi",
-    "compression": "int8",
-    "topk_fraction": 0.01,
-    "power_basis": "marginal",
-    "client_regions": {"us-ca": 0.3, "de": 0.3, "in": 0.4},
-    "server_region": "us-va",
-    "region": "us-va",
-    "accelerator": "a100-sxm4-80gb",
-    "count": 8,
-    "fl_convergence_penalty": 1.0,
-    "network_year": None,
-    "grid_params": [1e6, 1e7, 1e8, 1e9],
-    "grid_clients": [100, 1000, 10000, 100000],
-    "grid_data_bytes": [1e5, 1e7, 1e9, 1e11],
-}
-
-_GRID_KEYS = ("grid_params", "grid_clients", "grid_data_bytes")
-
-
-def report_scenario(**parameters) -> dict[str, Any]:
-    """Check the report's parameters (unknown names, types, ranges) and return the :func:`compare` keywords.
-
-    Missing parameters take :data:`REPORT_DEFAULTS`; ``None`` means "not given" (derived or as published).
-    """
-    reject_unknown(parameters, REPORT_DEFAULTS)
-    p = {**REPORT_DEFAULTS, **parameters}
-    for name in _GRID_KEYS:
-        vals = p[name]
-        if not isinstance(vals, (list, tuple)) or not vals:
-            raise InputError(name, "give a non-empty list")
-        array(name, list(vals), strictly_positive=True)
-    if any(float(c) != int(c) for c in p["grid_clients"]):
-        raise InputError("grid_clients", "client counts must be whole numbers")
-    device_class(p["device_class"])
-    _access_key(p["access_type"])
-    kw = {k: v for k, v in p.items() if k not in _GRID_KEYS and v is not None}
-    for name in ("clients", "rounds", "count"):
-        number(name, kw[name], strictly_positive=True, integer=True)
-        kw[name] = int(kw[name])
-    if "network_year" in kw:
-        number("network_year", kw["network_year"], minimum=1990, maximum=2100, integer=True)
-        kw["network_year"] = int(kw["network_year"])
-    if "data_bytes_per_client" in kw:
-        number("data_bytes_per_client", kw["data_bytes_per_client"], minimum=0.0)
-    client_mix_intensity(kw["client_regions"])  # raises on bad regions or shares
-    # one trial evaluation so every remaining range check happens here
-    compare(**kw)
-    return kw
-
-
-def _grid_base(scenario: Mapping[str, Any], drop) -> dict[str, Any]:
-    kw = dict(scenario)
-    mix = kw.pop("client_regions")
-    kw["client_intensity_g_per_kwh"] = client_mix_intensity(mix)[0]
-    return {k: v for k, v in kw.items() if k not in drop}
-
-
-def report_grid(scenario: Mapping[str, Any], grid_params, grid_clients) -> pd.DataFrame:
-    """:func:`compare_frame` over access type x model size x client count (the break-even maps)."""
-    base = _grid_base(scenario, ("params", "clients", "access_type"))
-    grid = scenario_grid(base, access_type=list(ACCESS_TYPES), params=[float(x) for x in grid_params],
-                         clients=[int(c) for c in grid_clients])
-    return compare_frame(grid)
-
-
-def report_data_grid(scenario: Mapping[str, Any], grid_params, grid_data_bytes) -> pd.DataFrame:
-    """:func:`compare_frame` over access type x model size x raw data per client (bytes)."""
-    base = _grid_base(scenario, ("params", "data_bytes_per_client", "access_type", "bytes_per_token"))
-    grid = scenario_grid(base, access_type=list(ACCESS_TYPES), params=[float(x) for x in grid_params],
-                         data_bytes_per_client=[float(b) for b in grid_data_bytes])
-    return compare_frame(grid)
-
-
-def break_even_by_data(data_grid: pd.DataFrame) -> pd.DataFrame:
-    """Energy break-even model size per access type and raw data per client (NaN: one option always wins)."""
-    g = data_grid.drop_duplicates(["access_type", "data_bytes_per_client"])
-    piv = g.pivot(index="data_bytes_per_client", columns="access_type", values="break_even_params_energy")
-    piv = piv[[a for a in ACCESS_TYPES if a in piv.columns]]
-    piv.index.name = "raw data per client (bytes)"
-    piv.columns = [f"break-even params over {a}" for a in piv.columns]
-    return piv.reset_index()
-
-
-def _sci(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.3g}"
-
-
-def break_even_map(grid: pd.DataFrame, what: str = "energy", columns: str = "clients") -> pd.DataFrame:
-    """log10(federated / centralized) of energy or emissions: rows access type x model size, columns
-    ``columns`` (clients or data_bytes_per_client). Below 0 = federated uses less. Index and column names
-    are the axis labels.
-    """
-    if what not in ("energy", "emissions"):
-        raise InputError("what", "energy or emissions")
-    if columns not in ("clients", "data_bytes_per_client"):
-        raise InputError("columns", "clients or data_bytes_per_client")
-    g = grid.assign(row=grid["access_type"].astype(str) + " · " + grid["params"].map(lambda v: f"{v:.0e}") + " params",
-                    value=np.log10(grid[f"{what}_ratio_fl_to_central"].astype(float)))
-    order = list(dict.fromkeys(g["row"]))
-    piv = g.pivot(index="row", columns=columns, values="value").reindex(order)
-    if columns == "data_bytes_per_client":
-        piv.columns = [f"{c:.0e} B" for c in piv.columns]
-    piv.index.name = "access type · model size"
-    label = "clients" if columns == "clients" else "raw data per client"
-    piv.columns.name = f"{label} (cell: log10 federated / centralized {what}; < 0: federated wins)"
-    return piv
-
-
-def energy_by_size(grid: pd.DataFrame, clients: int | None = None) -> pd.DataFrame:
-    """Total energy (kWh) against model size for federated (per access type) and centralized."""
-    c = grid["clients"].max() if clients is None else clients
-    g = grid[grid["clients"] == c]
-    piv = g.pivot(index="params", columns="access_type", values="fl_energy_kwh")
-    piv.columns = [f"federated over {a}" for a in piv.columns]
-    cen = g.pivot(index="params", columns="access_type", values="central_energy_kwh")
-    for a in cen.columns:
-        piv[f"centralized (data over {a})"] = cen[a]
-    piv.index.name = "model parameters"
-    return piv
-
-
-def breakdown_pivot(result: Comparison) -> pd.DataFrame:
-    """Energy per component (kWh): rows components, columns the two options (NaN where a component
-    does not apply), for grouped bars on a log axis."""
-    bd = result.breakdown()
-    order = list(dict.fromkeys(bd["component"]))
-    piv = bd.pivot(index="component", columns="option", values="energy_kwh").reindex(order)
-    piv = piv[["federated", "centralized"]]
-    piv.index.name = ""
-    piv.columns.name = ""
-    return piv
-
-
-def breakdown_table(result: Comparison) -> pd.DataFrame:
-    bd = result.breakdown().rename(columns={"energy_kwh": "energy (kWh)", "energy_low_kwh": "low (kWh)",
-                                            "energy_high_kwh": "high (kWh)", "emissions_kg": "emissions (kg CO2e)"})
-    return bd
-
-
-def network_literature(reference_year: int = REFERENCE_YEAR) -> pd.DataFrame:
-    """The published network intensities with their age and role (for the report's table)."""
-    t = network_table(reference_year)
-    cols = ["access_type", "role", "kwh_per_gb", "data_year", "age_years", "scope", "source_id", "status"]
-    t = t[cols].sort_values(["access_type", "kwh_per_gb"]).reset_index(drop=True)
-    t["data_year"] = t["data_year"].round().astype("Int64")
-    t["age_years"] = t["age_years"].round().astype("Int64")
-    return t
-
-
-def findings(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | None = None) -> str:
-    """Markdown sentences written from the results (they change with the numbers)."""
-    c, lo, hi, row = result.central, result.low, result.high, result.row
-    win_e = c["winner_energy"]
-    ratio = c["energy_ratio_fl_to_central"]
-    more_less = f"{ratio:.3g}x the energy of" if ratio >= 1 else f"{1 / ratio:.3g}x less energy than"
-    parts = [
-        f"**{prose.params(row['params'])}-parameter model, {row['clients']:,} {row['device_class']} clients over "
-        f"{_access_label(row['access_type'])}.** Federated training uses {c['fl_energy_kwh']:.3g} kWh "
-        f"(range {lo['fl_energy_kwh']:.3g}–{hi['fl_energy_kwh']:.3g}), {more_less} centralized training in "
-        f"{row['region']} ({c['central_energy_kwh']:.3g} kWh, range {lo['central_energy_kwh']:.3g}–"
-        f"{hi['central_energy_kwh']:.3g}), so **{win_e}** training uses less energy"
-        + (" in every low/high combination." if c["robust_energy"] else
-           ", but the ranges overlap: the answer depends on the uncertain inputs."),
-    ]
-    comp = {"clients": c["fl_client_energy_kwh"], "the network": c["fl_network_energy_kwh"],
-            "the aggregation server": c["fl_server_energy_kwh"]}
-    top = max(comp, key=comp.get)
-    parts.append(f"Most of the federated energy goes to {top} ({comp[top] / c['fl_energy_kwh']:.0%}): "
-                 f"{c['downlink_gb'] + c['uplink_gb']:.3g} GB cross the network against {c['central_data_gb']:.3g} GB "
-                 "of raw data that centralized training would move once.")
-    er = c["emissions_ratio_fl_to_central"]
-    parts.append(f"On emissions federated training is at {er:.3g}x centralized ({c['fl_emissions_kg']:.3g} vs "
-                 f"{c['central_emissions_kg']:.3g} kg CO2e), because the clients' grids average "
-                 f"{result.assumptions['client_intensity_g_per_kwh'].value:.0f} gCO2e/kWh.")
-    for what in ("energy", "emissions"):
-        be = c[f"break_even_params_{what}"]
-        if be is not None and not math.isnan(be):
-            side = "smaller" if c[f"fl_wins_below_break_even_{what}"] else "larger"
-            parts.append(f"With everything else fixed, the {what} break-even is at {be:.3g} parameters: federated wins "
-                         f"for {side} models.")
-        else:
-            parts.append(f"With everything else fixed, no model size makes the two options equal on {what}: "
-                         f"{c['winner_' + what]} wins at every size.")
-    share = (grid["winner_energy"] == "federated").mean()
-    spread = grid.groupby(["access_type", "params"])["energy_ratio_fl_to_central"].agg(["min", "max"])
-    widest = float((spread["max"] / spread["min"]).max())
-    cause = ("with few participants per round the aggregation server's fixed waiting time dominates, with many "
-             "both options grow in step with the number of clients" if widest > 2 else
-             "both options grow in step with the number of clients")
-    parts.append(f"Across the {len(grid)} cells of the model size x clients x network grid, federated training uses "
-                 f"less energy in {share:.0%}. For a given model and network the client count changes the ratio by up "
-                 f"to {widest:.3g}x: {cause}.")
-    if data_grid is not None:
-        wins = data_grid[data_grid["winner_energy"] == "federated"]
-        if len(wins):
-            smallest = wins["data_bytes_per_client"].min()
-            parts.append(f"What decides the outcome is how much raw data each client holds against the bytes of "
-                         f"model traffic: in the data-size grid federated training first wins at "
-                         f"{smallest:.3g} bytes per client ({len(wins)} of {len(data_grid)} cells).")
-        else:
-            parts.append(f"Even with {data_grid['data_bytes_per_client'].max():.3g} bytes of raw data per client, "
-                         "moving the data to the data centre stays cheaper than federated training in every cell.")
-    return "\n\n".join(parts)
-
-
-def metrics(result: Comparison, grid: pd.DataFrame, data_grid: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The report's metrics.json (title, finding, key figures and named numbers)."""
-    c, row = result.central, result.row
-    ratio = c["energy_ratio_fl_to_central"]
-    finding = (f"For a {prose.params(row['params'])}-parameter model on {row['clients']:,} {row['device_class']}s over "
-               f"{_access_label(row['access_type'])}, {c['winner_energy']} training uses less energy "
-               f"(federated/centralized = {ratio:.3g}x) and {c['winner_emissions']} training emits less.")
-    be = c["break_even_params_energy"]
-    key = [
-        {"label": "Federated energy", "value": round6(c["fl_energy_kwh"]), "unit": "kWh"},
-        {"label": "Centralized energy", "value": round6(c["central_energy_kwh"]), "unit": "kWh"},
-        {"label": "Federated / centralized emissions", "value": round6(c["emissions_ratio_fl_to_central"]), "unit": "x"},
-    ]
-    if be is not None and not math.isnan(be):
-        key.append({"label": "Energy break-even model size", "value": round6(be), "unit": "parameters"})
-    out: dict[str, Any] = {"title": "Federated vs centralized training", "finding": finding, "key_figures": key}
-    for k in ("fl_energy_kwh", "central_energy_kwh", "fl_emissions_kg", "central_emissions_kg",
-              "fl_client_energy_kwh", "fl_network_energy_kwh", "fl_server_energy_kwh", "central_compute_energy_kwh",
-              "central_data_move_energy_kwh", "energy_ratio_fl_to_central", "emissions_ratio_fl_to_central",
-              "break_even_params_energy", "break_even_params_emissions", "uplink_gb", "downlink_gb", "central_data_gb"):
-        out[k] = round6(c[k])
-    out["fl_energy_kwh_low"] = round6(result.low["fl_energy_kwh"])
-    out["fl_energy_kwh_high"] = round6(result.high["fl_energy_kwh"])
-    out["winner_energy"] = c["winner_energy"]
-    out["winner_emissions"] = c["winner_emissions"]
-    out["grid_cells"] = int(len(grid))
-    out["grid_federated_wins_energy_share"] = round6((grid["winner_energy"] == "federated").mean())
-    out["grid_federated_wins_emissions_share"] = round6((grid["winner_emissions"] == "federated").mean())
-    if data_grid is not None:
-        out["data_grid_federated_wins_energy_share"] = round6((data_grid["winner_energy"] == "federated").mean())
-        out["data_grid_federated_wins_emissions_share"] = round6((data_grid["winner_emissions"] == "federated").mean())
-    return out
-
-
-def report_metrics(parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the notebook's last cell writes, computed directly from the report parameters."""
-    p = dict(parameters or {})
-    grid_p = {k: p.pop(k, REPORT_DEFAULTS[k]) for k in _GRID_KEYS}
-    scen = report_scenario(**p)
-    res = compare(**scen)
-    grid = report_grid(scen, grid_p["grid_params"], grid_p["grid_clients"])
-    data_grid = report_data_grid(scen, grid_p["grid_params"], grid_p["grid_data_bytes"])
-    return metrics(res, grid, data_grid)

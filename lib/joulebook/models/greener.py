@@ -31,7 +31,6 @@ a lower bound on energy; decode-bound serving costs more (see the inference repo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +38,7 @@ import numpy as np
 import pandas as pd
 
 from joulebook import data
-from joulebook.core.errors import InputError, UnknownNameError, reject_unknown
-from joulebook.core.util import round6
+from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.core.validate import array, fraction, number
 from joulebook.models import training
 
@@ -319,7 +317,7 @@ def levers_frame(*, params: float, tokens: float, layers: int, hidden: int, seq_
 
     rows: list[tuple[str, str, str, str]] = []  # lever, basis, claim source, note
     train("baseline", d)
-    rows.append(("baseline", "", "", f"{n:.3g} parameters on {d:.3g} tokens at sequence length {s:g}"))
+    rows.append(("baseline", "", "", f"{n:,.0f} parameters on {d:,.0f} tokens at sequence length {s:,.0f}"))
     train("deduplication", d * (1 - fd))
     rows.append(("deduplication", claim_basis("lee_2022_dedup"), "lee_2022_dedup",
                  f"{fd:.2%} of tokens removed; Lee et al. report the same or better accuracy in fewer steps"))
@@ -342,7 +340,7 @@ def levers_frame(*, params: float, tokens: float, layers: int, hidden: int, seq_
     combined = d * (1 - fd) * (1 - fp) * e / r
     train("all training levers combined", combined, w)
     rows.append(("all training levers combined", "depends on quality claims (and on the levers composing, "
-                 "which no cited study shows)", "", f"{combined:.3g} tokens"))
+                 "which no cited study shows)", "", f"{combined:,.0f} tokens"))
     distill = student_params is not None or deployment_tokens is not None or distill_tokens is not None
     if distill:
         if student_params is None or deployment_tokens is None or distill_tokens is None:
@@ -361,12 +359,12 @@ def levers_frame(*, params: float, tokens: float, layers: int, hidden: int, seq_
         # teacher forward passes for the soft labels (2 N_t per token); no extra tokens
         add("distillation run", n, t_dis / 3.0, None, arch=False, real_tokens=0.0)
         q = claim("distilbert_glue")
-        rows.append(("serving: teacher", "", "", f"{t_dep:.3g} tokens served by the {n:.3g}-parameter model"))
+        rows.append(("serving: teacher", "", "", f"{t_dep:,.0f} tokens served by the {n:,.0f}-parameter model"))
         rows.append(("serving: distilled student", claim_basis("distilbert_readme"), "distilbert_readme",
-                     f"{ns:.3g} parameters; DistilBERT kept {q['value']:.0%} of its teacher's GLUE score at "
+                     f"{ns:,.0f} parameters; DistilBERT kept {q['value']:.0%} of its teacher's GLUE score at "
                      "60% of the size"))
         rows.append(("distillation run", "cost of the lever", "",
-                     f"student trained on {t_dis:.3g} tokens plus teacher forward passes"))
+                     f"student trained on {t_dis:,.0f} tokens plus teacher forward passes"))
     jobs = pd.DataFrame(phases)
     for k, v in base_job.items():
         jobs[k] = [v] * len(jobs)
@@ -414,291 +412,33 @@ def sources(fit: str = "chinchilla_approach3") -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-# --------------------------------------------------------------------------- report helpers (data only; no plotting)
+def allocation_frame(flops_budget: float, fit="chinchilla_approach3", **job) -> pd.DataFrame:
+    """How each fit (and the tokens-per-parameter rule) splits a FLOP budget, the loss the chosen fit
+    predicts for each split (``loss``), and what the budget costs (the same for every split: same FLOPs).
 
-#: Parameters of notebooks/80_greener_nlp.ipynb and their defaults (a test keeps the notebook in step).
-REPORT_DEFAULTS: dict[str, Any] = {
-    "flops_budget": 1e21,
-    "target_loss": 2.4,
-    "fit": "chinchilla_approach3",
-    "size_factors": [0.25, 0.5, 1.0, 2.0, 4.0],
-    "params": 1.3e9,
-    "tokens": 26e9,
-    "layers": 24,
-    "hidden": 2048,
-    "seq_len": 2048,
-    "accelerator": "a100-sxm4-80gb",
-    "count": 64,
-    "precision": "bf16",
-    "region": "us-va",
-    "dedup_fraction": None,
-    "pruning_fraction": None,
-    "slw_warmup_fraction": 0.1,
-    "slw_start_seq_len": 64,
-    "slw_token_reduction_factor": 2.2,
-    "early_stop_fraction": 0.9,
-    "student_params": 0.66e9,
-    "deployment_tokens": 1e12,
-    "distill_tokens": 5e9,
-}
-_JOB_KEYS = ("accelerator", "count", "precision", "region")
-_LEVER_KEYS = ("params", "tokens", "layers", "hidden", "seq_len", "dedup_fraction", "pruning_fraction",
-               "slw_warmup_fraction", "slw_start_seq_len", "slw_token_reduction_factor", "early_stop_fraction",
-               "student_params", "deployment_tokens", "distill_tokens")
-
-
-def report_parameters(**parameters) -> dict[str, Any]:
-    """Check the report's parameters (names, ranges) and return them merged over :data:`REPORT_DEFAULTS`."""
-    reject_unknown(parameters, REPORT_DEFAULTS)
-    p = {**REPORT_DEFAULTS, **parameters}
-    number("flops_budget", p["flops_budget"], strictly_positive=True)
-    f = scaling_fit(p["fit"])
-    number("target_loss", p["target_loss"], strictly_positive=True)
-    if p["target_loss"] <= f.E:
-        raise InputError("target_loss", f"must be above the irreducible loss E = {f.E:g} of fit {f.fit_id}")
-    if not isinstance(p["size_factors"], (list, tuple)) or not p["size_factors"]:
-        raise InputError("size_factors", "give a non-empty list")
-    array("size_factors", list(p["size_factors"]), strictly_positive=True)
-    number("count", p["count"], strictly_positive=True, integer=True)
-    p["count"] = int(p["count"])
-    data.accelerator(p["accelerator"]).peak(p["precision"])
-    data.region(p["region"])
-    p["size_factors"] = [float(x) for x in p["size_factors"]]
-    report_levers(p)  # every lever check (fractions, sizes) happens here
-    return p
-
-
-def report_assumptions(p: Mapping[str, Any]):
-    """Assumptions of the report: the training model's (baseline run) plus the levers' named inputs."""
-    est = training.estimate_training(params=p["params"], tokens=p["tokens"], layers=p["layers"], hidden=p["hidden"],
-                                     seq_len=p["seq_len"], **job_of(p))
-    a = est.assumptions
-    f = scaling_fit(p["fit"])
-    a.add("scaling_fit", f.fit_id, "", f.source_id,
-          f"E={f.E:g}, A={f.A:g}, B={f.B:g}, alpha={f.alpha:g}, beta={f.beta:g}")
-    for name, cid in (("dedup_fraction", "dedup_c4_near_duplicates"), ("pruning_fraction", "pruning_imagenet_fraction")):
-        c = claim(cid)
-        given = p.get(name) is not None
-        a.add(name, p[name] if given else c["value"], "fraction of tokens", "user" if given else c["source_id"],
-              "given" if given else c["claim"], given)
-    c = claim("slw_gpt2_tokens")
-    a.add("slw_token_reduction_factor", p["slw_token_reduction_factor"], "x fewer tokens", c["source_id"],
-          f"claimed range {c['value_low']:g}-{c['value_high']:g} ({c['applies_to']})")
-    a.add("serving_flops_per_token", "2 N", "FLOP", "joulebook_assumptions",
-          "distilled-model serving priced as batched forward passes at the training MFU: a lower bound")
-    return a
-
-
-def report_sources(p: Mapping[str, Any]) -> list[str]:
-    est = training.estimate_training(params=p["params"], tokens=p["tokens"], **job_of(p))
-    return list(dict.fromkeys(sources(p["fit"]) + list(est.source_ids)))
-
-
-def job_of(p: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: p[k] for k in _JOB_KEYS}
-
-
-def report_levers(p: Mapping[str, Any]) -> pd.DataFrame:
-    return levers_frame(**{k: p[k] for k in _LEVER_KEYS}, **job_of(p))
-
-
-def allocation_table(flops_budget: float, fit="chinchilla_approach3", **job) -> pd.DataFrame:
-    """How each fit (and the 20-tokens-per-parameter rule) splits a FLOP budget, the loss the chosen fit
-    predicts for each split, and what the budget costs (the same for every split: same FLOPs)."""
+    Columns: allocation, fit_id (empty for the rule), params, tokens, tokens_per_param, loss, source_id,
+    facility_energy_kwh, emissions_kg, electricity_cost_usd.
+    """
     f = scaling_fit(fit)
+    number("flops_budget", flops_budget, strictly_positive=True)
     rows = []
-    for fid, g in scaling_fits().items():
+    fits = scaling_fits()
+    for fid, g in fits.items():
         o = compute_optimal(flops_budget, g)
-        rows.append({"allocation": f"compute-optimal by {fid}", "params": o["params"], "tokens": o["tokens"],
+        rows.append({"allocation": "compute-optimal", "fit_id": fid, "params": o["params"], "tokens": o["tokens"],
                      "source_id": g.source_id})
-    rule = next((g.tokens_per_param_rule for g in scaling_fits().values() if g.tokens_per_param_rule), 20.0)
+    rule = next((g.tokens_per_param_rule for g in fits.values() if g.tokens_per_param_rule), 20.0)
     r = rule_allocation(flops_budget, rule)
-    rows.append({"allocation": f"{rule:g} tokens per parameter rule", "params": r["params"], "tokens": r["tokens"],
-                 "source_id": "hoffmann_2022_chinchilla"})
+    rows.append({"allocation": f"{rule:g} tokens per parameter rule", "fit_id": "", "params": r["params"],
+                 "tokens": r["tokens"], "source_id": "hoffmann_2022_chinchilla"})
     t = pd.DataFrame(rows)
     t["tokens_per_param"] = t["tokens"] / t["params"]
-    t[f"loss_by_{f.fit_id}"] = loss(t["params"].to_numpy(), t["tokens"].to_numpy(), f)
+    t["loss"] = loss(t["params"].to_numpy(), t["tokens"].to_numpy(), f)
     jobs = t[["params", "tokens"]].copy()
     for k, v in _job(**job).items():
         jobs[k] = [v] * len(jobs)
     est = training.estimate_training_frame(jobs)
-    t["facility_energy_kwh"] = est["facility_energy_kwh"].to_numpy()
-    t["emissions_kg"] = est["emissions_kg"].to_numpy()
-    t["electricity_cost_usd"] = est["electricity_cost_usd"].to_numpy()
+    for col in ("facility_energy_kwh", "emissions_kg", "electricity_cost_usd"):
+        t[col] = est[col].to_numpy()
+    t.attrs["fit"] = f.fit_id
     return t
-
-
-def sizing_comparison(target_loss: float, size_factors, **job) -> pd.DataFrame:
-    """Facility energy (kWh) of reaching ``target_loss`` by model size (relative to each fit's loss-optimal
-    size), one column per fit; NaN where that size cannot reach the target under that fit."""
-    cols = {}
-    for fid in scaling_fits():
-        f = scaling_fit(fid)
-        if target_loss <= f.E:
-            continue
-        sf = sizing_frame(target_loss, size_factors, f, **job)
-        cols[fid] = sf.set_index("size_factor")["facility_energy_kwh"]
-    out = pd.DataFrame(cols)
-    out.index = [f"{x:g}x" for x in out.index]
-    out.index.name = "model size / loss-optimal size"
-    return out
-
-
-def budget_comparison(flops_budget: float, size_factors) -> pd.DataFrame:
-    """Predicted loss at a fixed FLOP budget by model size (relative to each fit's compute-optimal size),
-    one column per fit."""
-    cols = {fid: budget_frame(flops_budget, size_factors, fid).set_index("size_factor")["loss"]
-            for fid in scaling_fits()}
-    out = pd.DataFrame(cols)
-    out.index = [f"{x:g}x" for x in out.index]
-    out.index.name = "model size / compute-optimal size"
-    return out
-
-
-def sizing_table(p: Mapping[str, Any]) -> pd.DataFrame:
-    """The sizing comparison under the chosen fit, for the report's table."""
-    sz = sizing_frame(p["target_loss"], p["size_factors"], p["fit"], **job_of(p))
-    cols = ["size_factor", "params", "tokens", "tokens_per_param", "facility_energy_kwh", "emissions_kg",
-            "electricity_cost_usd", "extra_energy_pct", "basis"]
-    return sz[cols].rename(columns={"facility_energy_kwh": "energy (kWh)", "emissions_kg": "emissions (kg CO2e)",
-                                    "electricity_cost_usd": "electricity (USD)", "extra_energy_pct": "extra energy (%)"})
-
-
-def savings_by_basis(levers: pd.DataFrame, include_deployment: bool = False) -> pd.DataFrame:
-    """Energy saved (kWh) per lever, split into an arithmetic column and a claim-dependent column.
-
-    The deployment row (a distilled model's serving saving) has a different baseline (serving, not
-    training) and is left out unless ``include_deployment``.
-    """
-    drop = ["baseline", "serving: teacher", "distillation run"]
-    if not include_deployment:
-        drop.append("serving: distilled student")
-    t = levers[~levers["lever"].isin(drop)]
-    arith = t["basis"] == ARITHMETIC
-    out = pd.DataFrame({"arithmetic (FLOPs removed)": np.where(arith, t["saved_facility_energy_kwh"], np.nan),
-                        "depends on a quality claim": np.where(arith, np.nan, t["saved_facility_energy_kwh"])},
-                       index=t["lever"].to_numpy())
-    out.index.name = ""
-    return out
-
-
-def levers_table(levers: pd.DataFrame) -> pd.DataFrame:
-    cols = ["lever", "basis", "tokens", "facility_energy_kwh", "saved_facility_energy_kwh", "saved_energy_pct",
-            "saved_emissions_kg", "saved_electricity_cost_usd", "saved_cloud_cost_usd", "note"]
-    return levers[cols].rename(columns={"facility_energy_kwh": "energy (kWh)", "saved_facility_energy_kwh":
-                                        "saved (kWh)", "saved_energy_pct": "saved (%)", "saved_emissions_kg":
-                                        "saved (kg CO2e)", "saved_electricity_cost_usd": "saved electricity (USD)",
-                                        "saved_cloud_cost_usd": "saved cloud rental (USD)"})
-
-
-def claims_for_report() -> pd.DataFrame:
-    t = claims_table()
-    return t[["lever", "claim", "value", "applies_to", "source_id", "status"]]
-
-
-def findings(p: Mapping[str, Any], alloc: pd.DataFrame, sizing: pd.DataFrame, levers: pd.DataFrame) -> str:
-    """Markdown sentences written from the results."""
-    f = scaling_fit(p["fit"])
-    parts = []
-    opt = compute_optimal(p["flops_budget"], f)
-    rule_row = alloc[alloc["allocation"].str.contains("rule")].iloc[0]
-    dl = float(rule_row[f"loss_by_{f.fit_id}"]) - opt["loss"]
-    parts.append(
-        f"**Compute-optimal split.** A budget of {p['flops_budget']:.3g} FLOPs ({alloc['facility_energy_kwh'].iloc[0]:.3g} "
-        f"kWh on {p['count']} x {p['accelerator']} in {p['region']}) is best spent, by {f.fit_id}, on "
-        f"{opt['params']:.3g} parameters and {opt['tokens']:.3g} tokens ({opt['tokens_per_param']:.3g} tokens per "
-        f"parameter). The 20-tokens-per-parameter rule gives {rule_row['params']:.3g} parameters, which that fit says "
-        f"ends {dl:.3g} nats {'higher' if dl >= 0 else 'lower'} in loss: the two published fits disagree about the "
-        "ratio, so the split is only as good as the fit.")
-    sz = sizing_frame(p["target_loss"], p["size_factors"], f, **job_of(p))
-    worst = sz.loc[sz["extra_energy_pct"].idxmax()]
-    best = sz.loc[np.isclose(sz["size_factor"], 1.0)].iloc[0]
-    # totals, as in the sizing table (energy, emissions, electricity), with the extra energy named as such
-    parts.append(
-        f"**Same loss, different sizes.** Reaching a loss of {p['target_loss']:g} costs least with "
-        f"{best['params']:.3g} parameters: {best['facility_energy_kwh']:.3g} kWh, {best['emissions_kg']:.3g} kg CO2e "
-        f"and {best['electricity_cost_usd']:.3g} USD of electricity in total. A model {worst['size_factor']:g}x that "
-        f"size needs {worst['extra_energy_pct']:.0f}% more energy ({worst['extra_facility_energy_kwh']:.3g} kWh extra): "
-        f"{worst['facility_energy_kwh']:.3g} kWh, {worst['emissions_kg']:.3g} kg CO2e and "
-        f"{worst['electricity_cost_usd']:.3g} USD of electricity in total."
-        + (f" {len(sz.attrs['unreachable'])} of the sizes asked for can never reach this loss under the fit."
-           if sz.attrs.get("unreachable") else ""))
-    lv = levers.set_index("lever")
-    arith = levers[(levers["basis"] == ARITHMETIC)]
-    claims = levers[levers["basis"].str.startswith("depends on a quality claim from")
-                    & ~levers["lever"].str.startswith("serving")]
-    a_best = arith.loc[arith["saved_energy_pct"].idxmax()] if len(arith) else None
-    c_best = claims.loc[claims["saved_energy_pct"].idxmax()] if len(claims) else None
-    s = "**Data-efficiency levers.** "
-    if a_best is not None:
-        s += (f"Of the levers whose saving is plain arithmetic, {a_best['lever']} saves the most: "
-              f"{a_best['saved_energy_pct']:.3g}% ({a_best['saved_facility_energy_kwh']:.3g} kWh saved). ")
-    if c_best is not None:
-        s += (f"The largest claim-dependent saving is {c_best['lever']} at {c_best['saved_energy_pct']:.3g}% "
-              f"({c_best['saved_facility_energy_kwh']:.3g} kWh saved), valid only if the cited result "
-              f"({CLAIM_STUDY.get(c_best['claim_source_id'], c_best['claim_source_id'])}) carries over to this model. ")
-    comb = lv.loc["all training levers combined"]
-    s += (f"Taken together the training levers would cut the run from {lv.loc['baseline', 'facility_energy_kwh']:.3g} "
-          f"to {comb['facility_energy_kwh']:.3g} kWh in total ({comb['saved_energy_pct']:.3g}% less), if their effects "
-          "compose.")
-    parts.append(s)
-    if "serving: distilled student" in lv.index:
-        st = lv.loc["serving: distilled student"]
-        be = distillation_break_even_tokens(params=p["params"], student_params=p["student_params"],
-                                            distill_tokens=p["distill_tokens"])
-        verdict = "pays back" if st["saved_facility_energy_kwh"] > 0 else "does not pay back"
-        parts.append(
-            f"**Deployment.** Serving {p['deployment_tokens']:.3g} tokens with a {p['student_params']:.3g}-parameter "
-            f"distilled model instead of the {p['params']:.3g}-parameter one saves {st['saved_facility_energy_kwh']:.3g} "
-            f"kWh net of the distillation run, which {verdict} after {be:.3g} served tokens (FLOP basis). The quality "
-            "cost is the cited DistilBERT result (97% of the teacher's GLUE score), not a measurement of this model.")
-    return "\n\n".join(parts)
-
-
-def metrics(p: Mapping[str, Any], alloc: pd.DataFrame, levers: pd.DataFrame) -> dict[str, Any]:
-    """metrics.json of the greener-NLP report."""
-    f = scaling_fit(p["fit"])
-    opt = compute_optimal(p["flops_budget"], f)
-    sz = sizing_frame(p["target_loss"], p["size_factors"], f, **job_of(p))
-    worst = sz.loc[sz["extra_energy_pct"].idxmax()]
-    lv = levers.set_index("lever")
-    arith = levers[levers["basis"] == ARITHMETIC]
-    arith_pct = float(arith["saved_energy_pct"].max()) if len(arith) else 0.0
-    comb = lv.loc["all training levers combined"]
-    finding = (f"Reaching loss {p['target_loss']:g} with a model {worst['size_factor']:g}x the loss-optimal size costs "
-               f"{worst['extra_energy_pct']:.0f}% more energy; plain-arithmetic levers save up to {arith_pct:.3g}% and "
-               f"all training levers together {comb['saved_energy_pct']:.3g}% if the cited quality claims hold.")
-    out: dict[str, Any] = {
-        "title": "Greener NLP training: sizing and data efficiency",
-        "finding": finding,
-        "key_figures": [
-            {"label": "Compute-optimal model size", "value": round6(opt["params"]), "unit": "parameters"},
-            {"label": f"Extra energy at {worst['size_factor']:g}x size", "value": round6(worst["extra_energy_pct"]),
-             "unit": "%"},
-            {"label": "Best arithmetic saving", "value": round6(arith_pct), "unit": "%"},
-            {"label": "All training levers (claims)", "value": round6(comb["saved_energy_pct"]), "unit": "%"},
-        ],
-        "optimal_params": round6(opt["params"]), "optimal_tokens": round6(opt["tokens"]),
-        "optimal_tokens_per_param": round6(opt["tokens_per_param"]), "optimal_loss": round6(opt["loss"]),
-        "budget_energy_kwh": round6(alloc["facility_energy_kwh"].iloc[0]),
-        "loss_optimal_params": round6(sz.loc[np.isclose(sz["size_factor"], 1.0), "params"].iloc[0]),
-        "loss_optimal_energy_kwh": round6(sz.loc[np.isclose(sz["size_factor"], 1.0), "facility_energy_kwh"].iloc[0]),
-        "worst_size_factor": round6(worst["size_factor"]), "worst_extra_energy_pct": round6(worst["extra_energy_pct"]),
-        "baseline_energy_kwh": round6(lv.loc["baseline", "facility_energy_kwh"]),
-        "baseline_emissions_kg": round6(lv.loc["baseline", "emissions_kg"]),
-        "combined_energy_kwh": round6(comb["facility_energy_kwh"]),
-        "combined_saved_energy_pct": round6(comb["saved_energy_pct"]),
-    }
-    for lever, row in lv.iterrows():
-        if lever in ("baseline", "serving: teacher", "distillation run"):
-            continue
-        key = lever.replace("serving: ", "").replace(" + ", "_").replace(" ", "_").replace("-", "_")
-        out[f"saved_kwh_{key}"] = round6(row["saved_facility_energy_kwh"])
-    return out
-
-
-def report_metrics(parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the notebook's last cell writes, computed directly from the report parameters."""
-    p = report_parameters(**dict(parameters or {}))
-    alloc = allocation_table(p["flops_budget"], p["fit"], **job_of(p))
-    return metrics(p, alloc, report_levers(p))
