@@ -46,27 +46,7 @@ ALLOWED: dict[str, set[str]] = {
 """Layer -> the layers it may import. Anyone may import the bare ``joulebook`` package (its version string)."""
 
 # Modules other engineers are fixing on their own branches (issue 11). Shrink only: the lead empties it at merge.
-PENDING: set[str] = {
-    "joulebook.cli.verb_calibrate",
-    "joulebook.cli.verb_measure",
-    "joulebook.cli.verb_plan",
-    "joulebook.cli.verb_roi",
-    "joulebook.measure.backend",
-    "joulebook.measure.jsonl",
-    "joulebook.models.calibration",
-    "joulebook.models.compression",
-    "joulebook.models.costs",
-    "joulebook.models.federated",
-    "joulebook.models.planning",
-    "joulebook.models.training",
-    "joulebook.site.execute",
-    "joulebook.site.render",
-    "joulebook.site.runner",
-    "joulebook.stories.measurement",
-    "joulebook.stories.measurement_analysis",
-    "joulebook.stories.training",
-    "joulebook.testing.fake_nvml",
-}
+PENDING: set[str] = set()
 
 
 # --------------------------------------------------------------------------- reading the tree
