@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebook.core.errors import UnknownNameError
+from joulebook.site import forkserver
 
 KERNEL_NAME = "python3"
 METRICS_ENV = "JOULEBOOK_METRICS_PATH"
@@ -152,11 +153,12 @@ def clean_notebook(nb) -> Any:
 
 
 @contextlib.contextmanager
-def _kernel_config() -> Iterator[dict[str, Any]]:
-    """papermill engine arguments that put the kernel on IPC sockets in a private temporary folder.
+def _kernel_config(server: str = "") -> Iterator[dict[str, Any]]:
+    """papermill engine arguments that put the kernel on IPC sockets in a private temporary folder,
+    and, with ``server`` (a fork server's socket), start it from that server (:mod:`joulebook.site.forkserver`).
 
     The kernel manager stays nbclient's own (so nbclient shuts the kernel down);
-    only its configuration changes. Where IPC is unavailable, TCP is kept.
+    only its class and configuration change. Where IPC is unavailable, TCP is kept.
     """
     if os.name != "posix":
         yield {}
@@ -168,9 +170,22 @@ def _kernel_config() -> Iterator[dict[str, Any]]:
 
     sock_dir = tempfile.mkdtemp(prefix="jb-k-")
     try:
-        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sock_dir, "k")}})}
+        conf = {"KernelManager": {"transport": "ipc", "ip": os.path.join(sock_dir, "k")}}
+        kw: dict[str, Any] = {}
+        if server:
+            conf["ForkKernelManager"] = {"forkserver_socket": server}
+            kw["kernel_manager_class"] = forkserver.kernel_manager_class()
+        yield {"config": Config(conf), **kw}
     finally:
         shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def _server_socket(kernel_server: str | bool | None) -> str:
+    """The fork server a kernel comes from: a socket path, this process's shared server (None), or none."""
+    if kernel_server is None:
+        server = forkserver.shared()
+        return server.socket if server is not None else ""
+    return kernel_server if isinstance(kernel_server, str) and forkserver.supported() else ""
 
 
 def _is_port_race(exc: BaseException) -> bool:
@@ -190,7 +205,8 @@ def _first_error(nb) -> tuple[str | None, str | None, int | None]:
 def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, Any] | None, workdir: str | os.PathLike,
                      *, timeout_s: float = 600.0, output_path: str | os.PathLike | None = None,
                      metrics_path: str | os.PathLike | None = None, git_commit: str | None = None,
-                     declared: Mapping[str, Any] | None = None, start_timeout_s: float = 120.0) -> ExecutionResult:
+                     declared: Mapping[str, Any] | None = None, start_timeout_s: float = 120.0,
+                     kernel_server: str | bool | None = None) -> ExecutionResult:
     """Run ``notebook_path`` with ``parameters`` in ``workdir``; never raises for a failing cell.
 
     Raises :class:`UnknownParameterError` (before any kernel starts) when a
@@ -198,6 +214,12 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
     The executed notebook goes to ``output_path`` (default
     ``workdir/<notebook name>``), metrics to ``metrics_path`` (default
     ``workdir/metrics.json``).
+
+    ``kernel_server``: where the kernel comes from. ``None``: forked from this process's
+    warm fork server (:func:`joulebook.site.forkserver.shared`, started on first use; a fresh
+    kernel where fork servers are unsupported or ``JOULEBOOK_FORK_KERNELS=0``); a socket
+    path: forked from that server; ``False`` or ``""``: a fresh kernel process. A kernel that
+    fails to start is retried once as a fresh process.
     """
     import nbformat
     import papermill
@@ -232,7 +254,8 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
     while True:
         attempts += 1
         try:
-            with _lock, kernel_environment(env), _kernel_config() as engine_kw:
+            with _lock, kernel_environment(env), \
+                    _kernel_config(_server_socket(kernel_server) if attempts == 1 else "") as engine_kw:
                 nb = papermill.execute_notebook(
                     str(notebook_path), str(scratch_out), parameters=params, kernel_name=KERNEL_NAME,
                     cwd=str(workdir), execution_timeout=timeout_s, start_timeout=start_timeout_s,

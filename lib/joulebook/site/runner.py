@@ -53,7 +53,7 @@ from joulebook import __version__, data
 from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.core.io import current_umask
 from joulebook.display.report import git_head
-from joulebook.site import checks
+from joulebook.site import checks, forkserver
 from joulebook.site import index as site
 from joulebook.site.cluster import execute as cluster_execute  # issue 13: Dask executor (--cluster)
 from joulebook.site.config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
@@ -206,7 +206,7 @@ def run_report(task: dict[str, Any]) -> dict[str, Any]:
     try:
         res = execute_notebook(task["notebook"], task["parameters"], scratch, timeout_s=task["timeout_s"],
                                output_path=executed, metrics_path=metrics_path, git_commit=task["git_commit"],
-                               declared=task["declared"])
+                               declared=task["declared"], kernel_server=task.get("kernel_server"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     status, error, failure = res.status, res.error, res.failure
@@ -539,8 +539,18 @@ def _failure(o: ReportOutcome, task: dict[str, Any], exc: BaseException, t0: flo
 
 
 def _execute(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, report_line) -> None:
+    """Run the tasks in ``jobs`` worker processes. Their kernels fork from this process's warm fork server
+    (:func:`joulebook.site.forkserver.shared`: started here, so it imports while the workers start, and
+    kept for the next build of this process)."""
     if not tasks:
         return
+    server = forkserver.shared()
+    for _o, task in tasks:
+        task["kernel_server"] = server.socket if server is not None else False
+    _execute_tasks(tasks, jobs, report_line)
+
+
+def _execute_tasks(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, report_line) -> None:
     if jobs == 1 or len(tasks) == 1:
         for o, task in tasks:
             t0 = time.perf_counter()
