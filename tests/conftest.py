@@ -31,11 +31,70 @@ def notebook_run(request, report_runs):
     return report_runs.get(report_id, request.module.NB)
 
 
-def pytest_terminal_summary(terminalreporter):
-    """How many notebooks the session executed through nbhelpers, and whether any (notebook, parameters) twice."""
+# --------------------------------------------------------------------------- parallel runs (pytest-xdist)
+# `make test` runs `pytest -n 2 --dist loadgroup`. Tests that share an expensive execution must land on the
+# same worker, or each worker would repeat it: every test of a report block's notebook run (report_runs /
+# notebook_run, test_notebooks_execute's `spec`) is grouped by the block, and the tests of a module that
+# share one of its module-scoped fixtures (a built site, a browser, an installed wheel, a Dask cluster) by
+# the module. Without -n these marks change nothing.
+
+def report_group(item) -> str | None:
+    """The report block whose run ``item`` uses, if it uses one (``"*"``: some block, unknown which)."""
+    if "report_runs" not in getattr(item, "fixturenames", ()):
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if isinstance(params.get("notebook_run"), str):
+        return params["notebook_run"]
+    if getattr(params.get("spec"), "id", None):
+        return params["spec"].id
+    return getattr(getattr(item, "module", None), "REPORT_ID", None) or "*"
+
+
+def shares_module_fixture(item) -> bool:
+    """``item`` uses a module-scoped fixture defined in its own module."""
+    info = getattr(item, "_fixtureinfo", None)
+    module = getattr(item, "module", None)
+    if info is None or module is None:
+        return False
+    for defs in info.name2fixturedefs.values():
+        d = defs[-1]
+        if d.scope in ("module", "package") and getattr(d.func, "__module__", None) == module.__name__:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        report = report_group(item)
+        if report is not None:
+            item.add_marker(pytest.mark.xdist_group(f"report:{report}"))
+        elif shares_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(f"module:{item.module.__name__}"))
+
+
+_worker_executions: list[tuple[str, str]] = []
+
+
+def pytest_sessionfinish(session):
+    """An xdist worker hands its notebook executions to the controller (pytest_testnodedown)."""
+    out = getattr(session.config, "workeroutput", None)
     nbh = sys.modules.get("nbhelpers")
-    if nbh is None or not nbh.EXECUTIONS:
+    if out is not None and nbh is not None:
+        out["notebook_executions"] = [list(run) for run in nbh.EXECUTIONS]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _worker_executions.extend(tuple(run) for run in getattr(node, "workeroutput", {}).get("notebook_executions", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many notebooks the session executed through nbhelpers (every worker's), and whether any
+    (notebook, parameters) twice."""
+    nbh = sys.modules.get("nbhelpers")
+    runs = list(_worker_executions) + (list(nbh.EXECUTIONS) if nbh is not None else [])
+    if not runs:
         return
-    runs = nbh.EXECUTIONS
     repeated = len(runs) - len(set(runs))
     terminalreporter.write_line(f"notebook executions: {len(runs)} ({len(set(runs))} distinct, {repeated} repeated)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -113,6 +114,34 @@ def test_killed_client_takes_its_kernel_along(tmp_path, server):
         time.sleep(0.1)
     assert not _alive(pid), "the kernel outlived its client"
     asyncio.run(km.cleanup_resources())
+
+
+ORPHAN = r"""
+import asyncio, os, sys
+from joulebook.site import forkserver
+
+async def main():
+    km = forkserver.kernel_manager_class()(kernel_name="python3", forkserver_socket=sys.argv[1])
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    out = []
+    await kc.execute_interactive("import os; print(os.getpid())", timeout=30, output_hook=out.append)
+    print(next(m["content"]["text"] for m in out if m["msg_type"] == "stream"), flush=True)
+    os._exit(0)  # gone without shutting the kernel down
+
+asyncio.run(main())
+"""
+
+
+def test_kernel_ends_with_the_process_that_started_it(server):
+    r = subprocess.run([sys.executable, "-c", ORPHAN, server.socket], capture_output=True, text=True, timeout=120)
+    pid = int(r.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    assert not _alive(pid), "the kernel outlived the process that started it"
 
 
 def _alive(pid: int) -> bool:

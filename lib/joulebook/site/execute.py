@@ -28,6 +28,7 @@ separate processes, as :func:`joulebook.site.build` does, never in threads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -188,6 +189,59 @@ def _server_socket(kernel_server: str | bool | None) -> str:
     return kernel_server if isinstance(kernel_server, str) and forkserver.supported() else ""
 
 
+ENGINE = "joulebook"  # the papermill engine execute_notebook registers and uses (see _engine)
+
+
+@functools.cache
+def _engine() -> str:
+    """Register papermill's nbclient engine with fewer writes of the output notebook; returns its name.
+
+    papermill writes the whole notebook (figures included) before and after every cell: some 70
+    writes of a report, a second of CPU. This engine writes it at the start, every
+    ``autosave_cell_every`` seconds of a long cell and at the end, which papermill does after a
+    failure too (a timeout or a dead kernel keeps the cells run so far).
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class FewerSaves(NotebookExecutionManager):
+        _in_cell_event = False
+
+        def save(self, **kwargs):
+            if not self._in_cell_event:
+                super().save(**kwargs)
+
+        def cell_start(self, *args, **kwargs):
+            self._in_cell_event = True
+            try:
+                return super().cell_start(*args, **kwargs)
+            finally:
+                self._in_cell_event = False
+
+        def cell_complete(self, *args, **kwargs):
+            self._in_cell_event = True
+            try:
+                return super().cell_complete(*args, **kwargs)
+            finally:
+                self._in_cell_event = False
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            nb_man = FewerSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                                autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE, Engine)
+    return ENGINE
+
+
 def _is_port_race(exc: BaseException) -> bool:
     text = f"{type(exc).__name__}: {exc}".lower()
     return any(s in text for s in _PORT_RACE) or type(exc).__name__ == "DeadKernelError"
@@ -260,7 +314,7 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
                     str(notebook_path), str(scratch_out), parameters=params, kernel_name=KERNEL_NAME,
                     cwd=str(workdir), execution_timeout=timeout_s, start_timeout=start_timeout_s,
                     progress_bar=False, log_output=False, request_save_on_cell_execute=True,
-                    extra_arguments=list(KERNEL_ARGS), **engine_kw)
+                    extra_arguments=list(KERNEL_ARGS), engine_name=_engine(), **engine_kw)
             break
         except PapermillExecutionError as e:
             error = f"{e.ename}: {strip_ansi(str(e.evalue))}"

@@ -12,8 +12,9 @@ always), but through ``ForkKernelManager`` (:func:`kernel_manager_class`), whose
 takes the client's stdin/stdout/stderr, working folder and environment, reseeds the random
 generators and runs ``ipykernel`` as ``python -m ipykernel_launcher`` would. The client stays
 in place of the kernel process for jupyter_client: signals sent to it (interrupt,
-terminate) are passed on to the kernel's process group, and the kernel ends when the client
-dies (even by SIGKILL), the client when the kernel exits.
+terminate) are passed on to the kernel's process group, the kernel ends when the client
+dies (even by SIGKILL) and when the process that started it dies (as a fresh ipykernel
+does), the client when the kernel exits.
 
 What a notebook sees is the same as in a fresh kernel, except that the preloaded modules are
 already in ``sys.modules`` (they import nothing at import time that depends on the run:
@@ -65,8 +66,9 @@ _HEADER = 8  # bytes of a length or pid
 
 # The kernel command jupyter_client runs: argv = [python, -I, -S, -c, CLIENT, SOCKET, *real kernel command].
 CLIENT = r"""
-import json, os, signal, socket, sys
+import json, os, select, signal, socket, sys
 sock_path, cmd = sys.argv[1], sys.argv[2:]
+parent = os.getppid()
 pid = 0
 try:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -96,6 +98,11 @@ for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
     signal.signal(getattr(signal, name), forward)
 last = b""
 while True:
+    if not select.select([s], [], [], 1.0)[0]:
+        if os.getppid() != parent:  # whoever started the kernel is gone: so goes the kernel (as ipykernel does)
+            forward(signal.SIGTERM, None)
+            sys.exit(1)
+        continue
     part = s.recv(64)
     if not part:
         break
@@ -239,6 +246,10 @@ def preload() -> list[str]:
 
 def _import_all() -> list[str]:
     failed = []
+    try:  # every data table read and validated once: kernels reuse the validated copies (see _fresh_state)
+        importlib.import_module("joulebook.data").validate_all()
+    except Exception:
+        failed.append("joulebook.data tables")
     names = list(PRELOAD)
     for pkg in PRELOAD_PACKAGES:
         try:
@@ -282,7 +293,7 @@ def _child(conn: socket.socket) -> None:
         os.chdir(msg["cwd"])
         os.environ.clear()
         os.environ.update(msg["env"])
-        _reseed()
+        _fresh_state()
         conn.sendall(os.getpid().to_bytes(_HEADER, "big"))
 
         def watch() -> None:  # the client is gone (killed): so is the kernel
@@ -314,12 +325,20 @@ def _child(conn: socket.socket) -> None:
         os._exit(code)
 
 
-def _reseed() -> None:
-    """Fresh random state, as a new process would have (forked children share the server's)."""
+def _fresh_state() -> None:
+    """What a new process would have that a forked child shares with the server.
+
+    Random generators are reseeded. joulebook's data caches keyed by path are cleared (the data
+    folder or its files may differ for this kernel); its validated tables are kept, as they are
+    keyed by the files' content, so an unchanged table is not read and validated again.
+    """
     random.seed()
     np = sys.modules.get("numpy")
     if np is not None:
         np.random.seed()
+    data = sys.modules.get("joulebook.data")
+    if data is not None:
+        data.clear_cache()
 
 
 def _reap() -> None:

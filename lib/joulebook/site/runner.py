@@ -432,6 +432,8 @@ def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declar
             if cluster is None:
                 _execute(tasks, jobs, report_line)
             else:  # issue 13: executions go to a Dask cluster (local, local:N, tcp://...); see reports/cluster.py
+                if cluster == "local" or cluster.startswith("local:"):  # workers here: kernels from our server
+                    _use_fork_server(tasks)
                 cluster_execute(tasks, report_line, address=cluster, run=run_report, apply=_apply, fail=_failure)
 
             carried = []
@@ -544,10 +546,14 @@ def _execute(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, repor
     kept for the next build of this process)."""
     if not tasks:
         return
+    _use_fork_server(tasks)
+    _execute_tasks(tasks, jobs, report_line)
+
+
+def _use_fork_server(tasks: list[tuple[ReportOutcome, dict[str, Any]]]) -> None:
     server = forkserver.shared()
     for _o, task in tasks:
         task["kernel_server"] = server.socket if server is not None else False
-    _execute_tasks(tasks, jobs, report_line)
 
 
 def _execute_tasks(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, report_line) -> None:
