@@ -17,7 +17,13 @@ Design points (papermill pitfalls):
 - the kernel talks over Unix-domain sockets (``transport="ipc"``) in a private
   temporary folder where the platform has them, so parallel runs do not compete
   for TCP ports; with TCP, a kernel that fails to start because of a port race
-  (``Address already in use`` between parallel runs) is retried once.
+  (``Address already in use`` between parallel runs) is retried once;
+- the kernel is forked from a warm fork server that has already imported
+  ipykernel, pandas, matplotlib, seaborn and joulebook and validated the data
+  tables (:mod:`joulebook.site.forkserver`; about two seconds of CPU less per
+  report); a retry after a failed start uses a fresh kernel process;
+- papermill writes the executed notebook at the start, at the end (after a
+  failure too) and every 30 s of a long cell, not before and after every cell.
 
 The kernel inherits this process's environment and papermill changes the
 working directory while it runs, so :func:`execute_notebook` changes process
