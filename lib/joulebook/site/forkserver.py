@@ -56,7 +56,7 @@ from typing import Any
 ENABLE_ENV = "JOULEBOOK_FORK_KERNELS"  # "0": every kernel is a fresh process
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets when MPLBACKEND is unset
 # imported once by the server; a module that fails to import is skipped (the notebook imports it itself)
-PRELOAD = ("ipykernel.kernelapp", "numpy", "pandas", "matplotlib", "matplotlib.pyplot", "seaborn", "scipy.stats")
+PRELOAD = ("ipykernel.kernelapp", "numpy", "pandas", "matplotlib", "matplotlib.pyplot", "seaborn")
 PRELOAD_PACKAGES = ("joulebook.display", "joulebook.stories")  # every module below these
 # environment variables that differ from kernel to kernel and do not shape what the server imports
 PER_RUN_ENV = ("JOULEBOOK_METRICS_PATH", "JOULEBOOK_GIT_COMMIT", "JPY_PARENT_PID", "JPY_SESSION_NAME",

@@ -304,6 +304,8 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
     config: Config = load_config(config_path)
     out_dir = Path(out_dir).resolve()
     _check_out_dir(out_dir)
+    if cluster is None or cluster == "local" or cluster.startswith("local:"):
+        forkserver.shared()  # the kernels' fork server imports while this process checks and hashes
 
     declared_cache: dict[Path, dict[str, Any]] = {}
 
