@@ -152,7 +152,7 @@ def env_key(env: Mapping[str, str]) -> str:
 
 
 class ForkServer:
-    """A running fork server process; :attr:`socket` is what :class:`ForkKernelManager` needs."""
+    """A running fork server process; :attr:`socket` is what ``ForkKernelManager`` needs."""
 
     def __init__(self, env: Mapping[str, str] | None = None):
         env = dict(os.environ if env is None else env)
@@ -163,23 +163,35 @@ class ForkServer:
         self._dir = tempfile.mkdtemp(prefix="jb-fork-")
         self.socket = os.path.join(self._dir, "s")
         # stdin is a pipe: the server stops when it closes (this process ended, however it ended)
-        self.process = subprocess.Popen([sys.executable, "-m", "joulebook.site.forkserver", self.socket],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env=env, cwd=self._dir,
-                                        start_new_session=True)
+        try:
+            self.process = self._start(env)
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    def _start(self, env: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "joulebook.site.forkserver", self.socket],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env, cwd=self._dir, start_new_session=True)
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def close(self) -> None:
+        """Stop the server (kernels already forked run on). An idle server stops at once when its stdin
+        closes; one still importing is terminated, so closing never waits for the imports."""
         if self.process.poll() is None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         elif self.process.stdin:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
@@ -200,6 +212,7 @@ def shared() -> ForkServer | None:
     """This process's fork server for kernels inheriting ``os.environ`` as it is now (None if unsupported).
 
     Started on first use, and again when the environment changed or the server died; closed at exit.
+    A server that cannot be started (no temporary folder, no process) is None too: fresh kernels then.
     """
     global _shared
     if not supported():
@@ -210,7 +223,10 @@ def shared() -> ForkServer | None:
             _shared.close()
             _shared = None
         if _shared is None:
-            _shared = ForkServer()
+            try:
+                _shared = ForkServer()
+            except OSError:
+                return None
         return _shared
 
 

@@ -304,8 +304,6 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
     config: Config = load_config(config_path)
     out_dir = Path(out_dir).resolve()
     _check_out_dir(out_dir)
-    if cluster is None or cluster == "local" or cluster.startswith("local:"):
-        forkserver.shared()  # the kernels' fork server imports while this process checks and hashes
 
     declared_cache: dict[Path, dict[str, Any]] = {}
 
@@ -322,6 +320,8 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
         raise InputError("--region", f"no selected report takes a region parameter (region {region!r})")
     for job in selected:  # every value of every selected report, before anything changes
         checks.check_parameters(job.slug, job.parameters)
+    if cluster is None or cluster == "local" or cluster.startswith("local:"):
+        forkserver.shared()  # the kernels' fork server imports while this process hashes and compares
 
     with site.locked(out_dir):  # one build per site folder at a time
         return _build_site(config, out_dir, selected, declared, only=only, region=region, with_code=with_code,
