@@ -544,8 +544,8 @@ def _failure(o: ReportOutcome, task: dict[str, Any], exc: BaseException, t0: flo
 
 def _execute(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, report_line) -> None:
     """Run the tasks in ``jobs`` worker processes. Their kernels fork from this process's warm fork server
-    (:func:`joulebook.site.forkserver.shared`: started here, so it imports while the workers start, and
-    kept for the next build of this process)."""
+    (:func:`joulebook.site.forkserver.shared`: started by :func:`build` after the parameter checks, so it
+    imports while the build hashes its inputs and the workers start; kept for the next build of this process)."""
     if not tasks:
         return
     _use_fork_server(tasks)
