@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 JOBS ?= 2
+# `make test` runs the suite on this many pytest-xdist workers (tests/conftest.py keeps each notebook on one)
+TEST_WORKERS ?= 2
 EXTRAS ?= lab,dev,browser
 CONSTRAINTS ?= constraints.txt
 # extra options for `make lab`, e.g. LAB_ARGS="--no-browser --port 8890"
@@ -31,7 +33,7 @@ report: $(STAMP)
 	$(BIN)/joulebook reports build --jobs $(JOBS) --out reports
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check setup.py lib tests benchmarks scripts

@@ -7,7 +7,8 @@ the block's tiny test_parameters live here.
 
 Each report block executes ONCE per test session: :class:`RunCache` (the session-scoped
 ``report_runs`` fixture of conftest.py) executes a block on first use and hands the same
-:class:`Run` to tests/test_notebooks_execute.py and to the module's ``notebook_run``.
+:class:`Run` to tests/test_notebooks_execute.py and to the module's ``notebook_run`` (across
+pytest-xdist workers too: through a locked folder shared by the workers).
 :data:`EXECUTIONS` counts every execution; conftest.py prints the count at the end of a session.
 """
 
@@ -15,6 +16,9 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
+import fcntl
+import hashlib
 import importlib
 import json
 from collections.abc import Callable, Mapping
@@ -191,11 +195,18 @@ class RunCache:
     execution is kept too, so every later test fails the same way without executing again.
     The listing of notebooks/ before and after the execution is kept on the run, so a test can
     check that the notebook wrote no files next to itself.
+
+    ``shared``: a folder common to every pytest-xdist worker of the session (None without
+    xdist). The first worker to ask for a block executes it while holding a lock on
+    ``shared/<key>.lock`` and leaves the result in ``shared/<key>.json``; a worker asking
+    afterwards (or meanwhile: it waits for the lock) reads it, so a block still executes once
+    per session however the tests are spread (conftest.py also keeps a block's tests on one worker).
     """
 
-    def __init__(self, mktemp: Callable[[str], Path]):
+    def __init__(self, mktemp: Callable[[str], Path], shared: Path | None = None):
         self._mktemp = mktemp
-        self._results: dict[tuple[str, str], tuple[ExecutionResult | None, BaseException | None, tuple, tuple]] = {}
+        self._shared = shared
+        self._results: dict[tuple[str, str], tuple[ExecutionResult | None, str | None, tuple, tuple]] = {}
         self._runs: dict[tuple[str, str], Run] = {}
 
     def get(self, report_id: str, nb_path: Path | None = None) -> Run:
@@ -208,21 +219,58 @@ class RunCache:
         if key in self._runs:
             return self._runs[key]
         if key not in self._results:
-            before = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
-            result, error = None, None
-            with pytest.MonkeyPatch.context() as mp:
-                for name in UNSET_FOR_EXECUTION:
-                    mp.delenv(name, raising=False)
-                try:
-                    result = _execute_result(spec.notebook, params, self._mktemp(report_id) / "work", spec.timeout_s)
-                except Exception as exc:  # kept, and raised again for every test that asks
-                    error = exc
-            after = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
-            self._results[key] = (result, error, before, after)
+            self._results[key] = self._shared_result(key, lambda: self._execute(report_id, spec, params))
         result, error, before, after = self._results[key]
         if error is not None:
-            raise error
+            raise RuntimeError(f"executing {report_id} raised {error}")
         run = Run(result, params)  # raises (again) for a failed execution
         run.notebooks_before, run.notebooks_after = list(before), list(after)
         self._runs[key] = run
         return run
+
+    def _execute(self, report_id: str, spec: config.ReportSpec, params: dict[str, Any]):
+        before = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
+        result, error = None, None
+        with pytest.MonkeyPatch.context() as mp:
+            for name in UNSET_FOR_EXECUTION:
+                mp.delenv(name, raising=False)
+            try:
+                result = _execute_result(spec.notebook, params, self._mktemp(report_id) / "work", spec.timeout_s)
+            except Exception as exc:  # kept, and raised again for every test that asks
+                error = f"{type(exc).__name__}: {exc}"
+        after = tuple(sorted(p.name for p in NOTEBOOKS.iterdir()))
+        return result, error, before, after
+
+    def _shared_result(self, key: tuple[str, str], execute: Callable[[], tuple]):
+        if self._shared is None:
+            return execute()
+        self._shared.mkdir(parents=True, exist_ok=True)
+        stem = hashlib.sha256("\0".join(key).encode()).hexdigest()[:20]
+        done = self._shared / f"{stem}.json"
+        with open(self._shared / f"{stem}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if done.is_file():
+                saved = json.loads(done.read_text(encoding="utf-8"))
+                result = _result_from_json(saved["result"]) if saved["result"] else None
+                return result, saved["error"], tuple(saved["before"]), tuple(saved["after"])
+            result, error, before, after = execute()
+            saved = {"result": _result_to_json(result) if result else None, "error": error,
+                     "before": list(before), "after": list(after)}
+            tmp = done.with_suffix(".tmp")
+            tmp.write_text(json.dumps(saved, default=str), encoding="utf-8")
+            tmp.replace(done)
+            return result, error, before, after
+
+
+_PATH_FIELDS = ("notebook", "executed_path", "metrics_path")
+
+
+def _result_to_json(result: ExecutionResult) -> dict[str, Any]:
+    out = dataclasses.asdict(result)
+    for name in _PATH_FIELDS:
+        out[name] = None if out[name] is None else str(out[name])
+    return out
+
+
+def _result_from_json(saved: dict[str, Any]) -> ExecutionResult:
+    return ExecutionResult(**{k: (Path(v) if k in _PATH_FIELDS and v is not None else v) for k, v in saved.items()})

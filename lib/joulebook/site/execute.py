@@ -17,7 +17,13 @@ Design points (papermill pitfalls):
 - the kernel talks over Unix-domain sockets (``transport="ipc"``) in a private
   temporary folder where the platform has them, so parallel runs do not compete
   for TCP ports; with TCP, a kernel that fails to start because of a port race
-  (``Address already in use`` between parallel runs) is retried once.
+  (``Address already in use`` between parallel runs) is retried once;
+- the kernel is forked from a warm fork server that has already imported
+  ipykernel, pandas, matplotlib, seaborn and joulebook and validated the data
+  tables (:mod:`joulebook.site.forkserver`; about two seconds of CPU less per
+  report); a retry after a failed start uses a fresh kernel process;
+- papermill writes the executed notebook at the start, at the end (after a
+  failure too) and every 30 s of a long cell, not before and after every cell.
 
 The kernel inherits this process's environment and papermill changes the
 working directory while it runs, so :func:`execute_notebook` changes process
@@ -28,6 +34,7 @@ separate processes, as :func:`joulebook.site.build` does, never in threads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -39,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebook.core.errors import UnknownNameError
+from joulebook.site import forkserver
 
 KERNEL_NAME = "python3"
 METRICS_ENV = "JOULEBOOK_METRICS_PATH"
@@ -152,11 +160,12 @@ def clean_notebook(nb) -> Any:
 
 
 @contextlib.contextmanager
-def _kernel_config() -> Iterator[dict[str, Any]]:
-    """papermill engine arguments that put the kernel on IPC sockets in a private temporary folder.
+def _kernel_config(server: str = "") -> Iterator[dict[str, Any]]:
+    """papermill engine arguments that put the kernel on IPC sockets in a private temporary folder,
+    and, with ``server`` (a fork server's socket), start it from that server (:mod:`joulebook.site.forkserver`).
 
     The kernel manager stays nbclient's own (so nbclient shuts the kernel down);
-    only its configuration changes. Where IPC is unavailable, TCP is kept.
+    only its class and configuration change. Where IPC is unavailable, TCP is kept.
     """
     if os.name != "posix":
         yield {}
@@ -168,9 +177,75 @@ def _kernel_config() -> Iterator[dict[str, Any]]:
 
     sock_dir = tempfile.mkdtemp(prefix="jb-k-")
     try:
-        yield {"config": Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sock_dir, "k")}})}
+        conf = {"KernelManager": {"transport": "ipc", "ip": os.path.join(sock_dir, "k")}}
+        kw: dict[str, Any] = {}
+        if server:
+            conf["ForkKernelManager"] = {"forkserver_socket": server}
+            kw["kernel_manager_class"] = forkserver.kernel_manager_class()
+        yield {"config": Config(conf), **kw}
     finally:
         shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def _server_socket(kernel_server: str | bool | None) -> str:
+    """The fork server a kernel comes from: a socket path, this process's shared server (None), or none."""
+    if kernel_server is None:
+        server = forkserver.shared()
+        return server.socket if server is not None else ""
+    return kernel_server if isinstance(kernel_server, str) and forkserver.supported() else ""
+
+
+ENGINE = "joulebook"  # the papermill engine execute_notebook registers and uses (see _engine)
+
+
+@functools.cache
+def _engine() -> str:
+    """Register papermill's nbclient engine with fewer writes of the output notebook; returns its name.
+
+    papermill writes the whole notebook (figures included) before and after every cell: some 70
+    writes of a report, a second of CPU. This engine writes it at the start, every
+    ``autosave_cell_every`` seconds of a long cell and at the end, which papermill does after a
+    failure too (a timeout or a dead kernel keeps the cells run so far).
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class FewerSaves(NotebookExecutionManager):
+        _in_cell_event = False
+
+        def save(self, **kwargs):
+            if not self._in_cell_event:
+                super().save(**kwargs)
+
+        def cell_start(self, *args, **kwargs):
+            self._in_cell_event = True
+            try:
+                return super().cell_start(*args, **kwargs)
+            finally:
+                self._in_cell_event = False
+
+        def cell_complete(self, *args, **kwargs):
+            self._in_cell_event = True
+            try:
+                return super().cell_complete(*args, **kwargs)
+            finally:
+                self._in_cell_event = False
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            nb_man = FewerSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                                autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE, Engine)
+    return ENGINE
 
 
 def _is_port_race(exc: BaseException) -> bool:
@@ -190,7 +265,8 @@ def _first_error(nb) -> tuple[str | None, str | None, int | None]:
 def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, Any] | None, workdir: str | os.PathLike,
                      *, timeout_s: float = 600.0, output_path: str | os.PathLike | None = None,
                      metrics_path: str | os.PathLike | None = None, git_commit: str | None = None,
-                     declared: Mapping[str, Any] | None = None, start_timeout_s: float = 120.0) -> ExecutionResult:
+                     declared: Mapping[str, Any] | None = None, start_timeout_s: float = 120.0,
+                     kernel_server: str | bool | None = None) -> ExecutionResult:
     """Run ``notebook_path`` with ``parameters`` in ``workdir``; never raises for a failing cell.
 
     Raises :class:`UnknownParameterError` (before any kernel starts) when a
@@ -198,6 +274,12 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
     The executed notebook goes to ``output_path`` (default
     ``workdir/<notebook name>``), metrics to ``metrics_path`` (default
     ``workdir/metrics.json``).
+
+    ``kernel_server``: where the kernel comes from. ``None``: forked from this process's
+    warm fork server (:func:`joulebook.site.forkserver.shared`, started on first use; a fresh
+    kernel where fork servers are unsupported or ``JOULEBOOK_FORK_KERNELS=0``); a socket
+    path: forked from that server; ``False`` or ``""``: a fresh kernel process. A kernel that
+    fails to start is retried once as a fresh process.
     """
     import nbformat
     import papermill
@@ -232,12 +314,13 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
     while True:
         attempts += 1
         try:
-            with _lock, kernel_environment(env), _kernel_config() as engine_kw:
+            with _lock, kernel_environment(env), \
+                    _kernel_config(_server_socket(kernel_server) if attempts == 1 else "") as engine_kw:
                 nb = papermill.execute_notebook(
                     str(notebook_path), str(scratch_out), parameters=params, kernel_name=KERNEL_NAME,
                     cwd=str(workdir), execution_timeout=timeout_s, start_timeout=start_timeout_s,
                     progress_bar=False, log_output=False, request_save_on_cell_execute=True,
-                    extra_arguments=list(KERNEL_ARGS), **engine_kw)
+                    extra_arguments=list(KERNEL_ARGS), engine_name=_engine(), **engine_kw)
             break
         except PapermillExecutionError as e:
             error = f"{e.ename}: {strip_ansi(str(e.evalue))}"

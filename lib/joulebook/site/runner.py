@@ -53,7 +53,7 @@ from joulebook import __version__, data
 from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.core.io import current_umask
 from joulebook.display.report import git_head
-from joulebook.site import checks
+from joulebook.site import checks, forkserver
 from joulebook.site import index as site
 from joulebook.site.cluster import execute as cluster_execute  # issue 13: Dask executor (--cluster)
 from joulebook.site.config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
@@ -207,7 +207,7 @@ def run_report(task: dict[str, Any]) -> dict[str, Any]:
     try:
         res = execute_notebook(task["notebook"], task["parameters"], scratch, timeout_s=task["timeout_s"],
                                output_path=executed, metrics_path=metrics_path, git_commit=task["git_commit"],
-                               declared=task["declared"])
+                               declared=task["declared"], kernel_server=task.get("kernel_server"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     status, error, failure = res.status, res.error, res.failure
@@ -322,6 +322,8 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
         raise InputError("--region", f"no selected report takes a region parameter (region {region!r})")
     for job in selected:  # every value of every selected report, before anything changes
         checks.check_parameters(job.slug, job.parameters)
+    if cluster is None or cluster == "local" or cluster.startswith("local:"):
+        forkserver.shared()  # the kernels' fork server imports while this process hashes and compares
 
     with site.locked(out_dir):  # one build per site folder at a time
         return _build_site(config, out_dir, selected, declared, only=only, region=region, with_code=with_code,
@@ -434,6 +436,8 @@ def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declar
             if cluster is None:
                 _execute(tasks, jobs, report_line)
             else:  # issue 13: executions go to a Dask cluster (local, local:N, tcp://...); see reports/cluster.py
+                if cluster == "local" or cluster.startswith("local:"):  # workers here: kernels from our server
+                    _use_fork_server(tasks)
                 cluster_execute(tasks, report_line, address=cluster, run=run_report, apply=_apply, fail=_failure)
 
             carried = []
@@ -550,8 +554,22 @@ def _failure(o: ReportOutcome, task: dict[str, Any], exc: BaseException, t0: flo
 
 
 def _execute(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, report_line) -> None:
+    """Run the tasks in ``jobs`` worker processes. Their kernels fork from this process's warm fork server
+    (:func:`joulebook.site.forkserver.shared`: started by :func:`build` after the parameter checks, so it
+    imports while the build hashes its inputs and the workers start; kept for the next build of this process)."""
     if not tasks:
         return
+    _use_fork_server(tasks)
+    _execute_tasks(tasks, jobs, report_line)
+
+
+def _use_fork_server(tasks: list[tuple[ReportOutcome, dict[str, Any]]]) -> None:
+    server = forkserver.shared()
+    for _o, task in tasks:
+        task["kernel_server"] = server.socket if server is not None else False
+
+
+def _execute_tasks(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int, report_line) -> None:
     if jobs == 1 or len(tasks) == 1:
         for o, task in tasks:
             t0 = time.perf_counter()
