@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from joulebook.core.errors import UnknownNameError
+from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.core.io import atomic_write_text
 from joulebook.site import forkserver
 
 KERNEL_NAME = "python3"
@@ -285,12 +286,8 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from joulebook.core.io import atomic_write_text
-
     notebook_path = Path(notebook_path).resolve()
     if not notebook_path.is_file():
-        from joulebook.core.errors import InputError
-
         raise InputError("notebook", f"no such notebook: {notebook_path}")
     params = dict(parameters or {})
     check_parameters(notebook_path, params, declared)

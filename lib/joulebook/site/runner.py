@@ -51,13 +51,23 @@ from typing import Any
 
 from joulebook import __version__, data
 from joulebook.core.errors import InputError, UnknownNameError
-from joulebook.core.io import current_umask
+from joulebook.core.io import atomic_write_json, atomic_write_text, current_umask
 from joulebook.display.report import git_head
 from joulebook.site import checks, forkserver
 from joulebook.site import index as site
 from joulebook.site.cluster import execute as cluster_execute  # issue 13: Dask executor (--cluster)
 from joulebook.site.config import DEFAULT_CONFIG, Config, ReportJob, load_config, select
-from joulebook.site.render import RENDER_VERSION, SITE_CSS, finding_headline, rerun_commands, site_css
+from joulebook.site.execute import check_parameters, execute_notebook, notebook_parameters, validate_metrics
+from joulebook.site.render import (
+    RENDER_VERSION,
+    SITE_CSS,
+    finding_headline,
+    missing_page,
+    render_file,
+    render_html,
+    rerun_commands,
+    site_css,
+)
 
 CACHE_VERSION = "1"  # bump when the runner changes what an executed report contains
 MANIFEST = "manifest.json"
@@ -136,9 +146,8 @@ def _sha(data: bytes) -> str:
 
 def library_hash() -> str:
     """Hash of the library source (every ``*.py`` under the installed ``joulebook`` package)."""
-    import joulebook
 
-    root = Path(joulebook.__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # lib/joulebook
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
         if "__pycache__" in p.parts:
@@ -195,8 +204,6 @@ def _page_links(executed_name: str | None, has_metrics: bool) -> list[tuple[str,
 
 def run_report(task: dict[str, Any]) -> dict[str, Any]:
     """Execute, check and render one report into ``task['report_dir']``. Picklable; runs in a worker."""
-    from joulebook.site.execute import execute_notebook, validate_metrics
-    from joulebook.site.render import render_file
 
     report_dir = Path(task["report_dir"])
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -233,8 +240,6 @@ def _rejected_page(task: dict[str, Any], message: str) -> None:
 
     The message and the parameters go through the page template's escaped banner, never into Markdown.
     """
-    from joulebook.core.io import atomic_write_text
-    from joulebook.site.render import render_html
 
     report_dir = Path(task["report_dir"])
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -311,7 +316,6 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
 
     def declared(spec_notebook: Path) -> dict[str, Any]:
         if spec_notebook not in declared_cache:
-            from joulebook.site.execute import notebook_parameters
 
             declared_cache[spec_notebook] = notebook_parameters(spec_notebook)
         return declared_cache[spec_notebook]
@@ -422,7 +426,6 @@ def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declar
                         "report_dir": str(tmp / job.slug), "timeout_s": job.spec.timeout_s, "git_commit": commit,
                         "with_code": with_code, "title": job.title, "declared": None, "rerun": _rerun(o, config, rel)}
                 try:
-                    from joulebook.site.execute import check_parameters
 
                     task["declared"] = declared(job.spec.notebook)
                     check_parameters(job.spec.notebook, job.parameters, task["declared"])
@@ -454,7 +457,6 @@ def _build_site(config: Config, out_dir: Path, selected: list[ReportJob], declar
             duration = time.perf_counter() - t_start
             manifest = _manifest(all_outcomes, config, rel, commit, versions, lib_hash, data_fp, with_code, jobs,
                                  force, only, region, duration)
-            from joulebook.core.io import atomic_write_json, atomic_write_text
 
             atomic_write_json(tmp / MANIFEST, manifest)
             atomic_write_text(tmp / SITE_CSS, site_css())
@@ -505,8 +507,6 @@ def _config_order(outcomes: list[ReportOutcome], config: Config) -> list[ReportO
 
 
 def _missing_notebook_page(report_dir: Path, o: ReportOutcome) -> None:
-    from joulebook.core.io import atomic_write_text
-    from joulebook.site.render import missing_page
 
     atomic_write_text(report_dir / PAGE, missing_page(title=o.title, error=o.error or "notebook not found"))
 
@@ -528,7 +528,6 @@ def _reuse(src: Path, dst: Path, prev: dict[str, Any], o: ReportOutcome, with_co
     o.executed, o.metrics_file, o.attempts = prev.get("executed"), prev.get("metrics_file"), 0
     o.finding = prev.get("finding")
     if prev.get("render_key") != o.render_key and o.executed and o.status == "ok":
-        from joulebook.site.render import render_file
 
         title = (o.metrics or {}).get("title") or o.title
         render_file(dst / Path(o.executed).name, dst / PAGE, title=title, with_code=with_code,
