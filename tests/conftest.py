@@ -6,6 +6,10 @@ import sys
 import pytest
 from hypothesis import HealthCheck, settings
 
+from joulebook.core.imports import skip_slow_optional_imports
+
+skip_slow_optional_imports()  # nbformat without the 3 s rfc3987 grammar in every test process (see the module)
+
 settings.register_profile("joulebook", deadline=None, max_examples=60,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "joulebook"))

@@ -254,7 +254,6 @@ def test_report_table_uses_the_one_formatter():
 
 
 def test_report_parameters_never_read_null():
-    from joulebook.display import report
-
-    assert report._param(None) == fmt.MISSING and report._param([1, None]) == '[1, "—"]'
-    assert report._param(7e9) == "7e+09" and report._param("se") == '"se"'
+    assert tables.parameter_text("mfu", None) == fmt.MISSING and tables.parameter_text("counts", [1, None]) == "1, —"
+    assert tables.parameter_text("params", 7e9) == "7,000,000,000"
+    assert tables.parameter_text("region", "se") == "Sweden" and tables.parameter_text("precision", "se") == "se"

@@ -44,7 +44,7 @@ def png_bytes(fig, *, scale: int = SCALE, colors: int = PALETTE_COLORS) -> tuple
     """The figure as a PNG at ``scale`` × its dpi, and its CSS width and height (pixels / scale)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi * scale, bbox_inches="tight", facecolor="white",
-                metadata={"Software": None})
+                metadata={"Software": None}, pil_kwargs={"compress_level": 1 if colors else 6})
     data = buf.getvalue()
     try:
         from PIL import Image
@@ -55,7 +55,7 @@ def png_bytes(fig, *, scale: int = SCALE, colors: int = PALETTE_COLORS) -> tuple
                 small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE,
                                                    dither=Image.Dither.NONE)
                 out = io.BytesIO()
-                small.save(out, format="PNG", optimize=True)
+                small.save(out, format="PNG", compress_level=6)  # optimize=True: 6 % smaller, 3.7x slower
                 if out.tell() < len(data):
                     data = out.getvalue()
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib

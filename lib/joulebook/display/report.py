@@ -7,7 +7,6 @@ Nothing here has side effects at import.
 from __future__ import annotations
 
 import html as _html
-import json
 import os
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ import pandas as pd
 from joulebook import __version__, data
 from joulebook.core.io import atomic_write_json, to_jsonable
 from joulebook.display import format as fmt
+from joulebook.display import tables
 
 METRICS_ENV = "JOULEBOOK_METRICS_PATH"
 COMMIT_ENV = "JOULEBOOK_GIT_COMMIT"
@@ -104,26 +104,6 @@ def number(v: Any, digits: int = fmt.DIGITS) -> str:
     return fmt.number(v, digits)
 
 
-def _param(v: Any) -> str:
-    v = to_jsonable(v)
-    if v is None:
-        return fmt.MISSING
-    if isinstance(v, float):
-        return f"{v:.6g}" if abs(v) >= 1e6 and v == int(v) else number(v, 6)
-    return json.dumps(_no_nulls(v), ensure_ascii=False)
-
-
-def _no_nulls(v: Any) -> Any:
-    """``v`` (JSON-ready) with every None as the MISSING marker, so a parameter never reads ``null``."""
-    if v is None:
-        return fmt.MISSING
-    if isinstance(v, dict):
-        return {k: _no_nulls(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_no_nulls(x) for x in v]
-    return v
-
-
 def git_head(where: str | os.PathLike | None = None) -> str:
     """``git rev-parse --short=12 HEAD`` in ``where`` (default: this package's checkout), or 'unknown'."""
     where = Path(where) if where is not None else Path(__file__).resolve().parent
@@ -147,11 +127,12 @@ def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iter
         f"data fingerprint `{data.fingerprint()}`. Every number below comes from the library's models "
         "or a sourced data row; the tables list each input."
     )
-    params = pd.DataFrame({"parameter": list(parameters), "value": [_param(v) for v in parameters.values()]})
+    params = pd.DataFrame({"parameter": list(parameters),
+                           "value": [tables.parameter_text(k, v) for k, v in parameters.items()]})
     table(params, caption="Parameters of this run")
     if assumptions is not None and len(assumptions):
         df = assumptions.to_frame()
-        df["value"] = [v if isinstance(v, str) else _param(v) for v in df["value"]]
+        df["value"] = [tables.parameter_text(str(n), v) for n, v in zip(df["name"], df["value"], strict=True)]
         df["overridden"] = ["yes" if o else "no" for o in df["overridden"]]
         table(df, caption="Assumptions used (override any of them by name)")
     ids = sorted(set(source_ids))

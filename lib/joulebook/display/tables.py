@@ -53,6 +53,28 @@ def accelerator_name(accelerator_id: Any) -> str:
 _NAMERS = {"region": region_name, "accelerator": accelerator_name}
 
 
+def parameter_text(name: str, value: Any) -> str:
+    """A parameter's value as a reader sees it: region and accelerator ids as names (``us-va`` ->
+    ``Virginia (PJM)``), numbers through the formatter, lists joined with commas, booleans as
+    yes/no, None as the missing marker. The exact values a run used are in the page's re-run box."""
+    namer = next((f for key, f in _NAMERS.items() if key in name.lower()), None)
+
+    def one(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return ", ".join(one(x) for x in v) if v else fmt.MISSING
+        if isinstance(v, Mapping):
+            return ", ".join(f"{k}: {one(x)}" for k, x in v.items()) if v else fmt.MISSING
+        if isinstance(v, str) and namer is not None and not fmt.is_missing(v):
+            return namer(v)
+        if isinstance(v, str):
+            return v if v.strip() else fmt.MISSING
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return fmt.number(v)
+        return fmt.text(v)
+
+    return one(value)
+
+
 def _kind_of(col: str, series: pd.Series) -> str:
     if col in NAME_LOOKUPS or not is_numeric_dtype(series) or is_bool_dtype(series):
         return "text"

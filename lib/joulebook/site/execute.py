@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebook.core.errors import InputError, UnknownNameError
+from joulebook.core.imports import skip_slow_optional_imports
 from joulebook.core.io import atomic_write_text
 from joulebook.site import forkserver
 
@@ -106,6 +107,7 @@ def strip_ansi(text: str) -> str:
 
 def notebook_parameters(notebook_path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """The notebook's declared parameters (papermill.inspect_notebook): name -> {default, inferred_type_name, help}."""
+    skip_slow_optional_imports()
     import papermill
 
     return papermill.inspect_notebook(str(notebook_path))
@@ -208,6 +210,7 @@ def _engine() -> str:
     ``autosave_cell_every`` seconds of a long cell and at the end, which papermill does after a
     failure too (a timeout or a dead kernel keeps the cells run so far).
     """
+    skip_slow_optional_imports()
     from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
     class FewerSaves(NotebookExecutionManager):
@@ -282,6 +285,7 @@ def execute_notebook(notebook_path: str | os.PathLike, parameters: Mapping[str, 
     path: forked from that server; ``False`` or ``""``: a fresh kernel process. A kernel that
     fails to start is retried once as a fresh process.
     """
+    skip_slow_optional_imports()
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from joulebook.core.errors import InputError, JoulebookError
+from joulebook.display import tables
 from joulebook.display.format import MISSING
 from joulebook.site.render import SITE_CSS, templates_env
 
@@ -58,7 +59,8 @@ def _card(o: Mapping[str, Any]) -> dict[str, Any]:
     failed = o["status"] != "ok"
     metrics = o.get("metrics") or {}
     title = (metrics.get("title") if not failed else None) or o["title"]
-    params = " · ".join(f"{k} = {v if isinstance(v, str) else v}" for k, v in o.get("matrix_values", {}).items())
+    params = " · ".join(f"{k.replace('_', ' ')}: {tables.parameter_text(k, v)}"
+                        for k, v in o.get("matrix_values", {}).items())
     return {"slug": o["slug"], "page": o["page"], "failed": failed, "title": title, "params": params, "id": o["id"],
             "error": o.get("error") or "unknown error",
             "finding": (o.get("finding") or metrics.get("finding")) if not failed else None,

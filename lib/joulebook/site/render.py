@@ -26,6 +26,7 @@ Figures get their ``alt`` text from the output's ``image/png`` metadata
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import json
 import os
@@ -34,6 +35,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from joulebook.core.imports import skip_slow_optional_imports
 from joulebook.core.io import atomic_write_text
 
 RENDER_VERSION = "3"  # bump when the page layout changes (invalidates reused pages)
@@ -69,6 +71,7 @@ def _safe_markdown_renderer():
     name, an error message); nbconvert passes raw HTML in Markdown through, so a value holding
     ``<script>`` would run in the reader's browser. Markdown syntax itself still renders.
     """
+    skip_slow_optional_imports()
     from nbconvert.filters.markdown_mistune import IPythonRenderer
 
     class SafeRenderer(IPythonRenderer):
@@ -78,8 +81,12 @@ def _safe_markdown_renderer():
     return SafeRenderer
 
 
+@functools.cache
 def _exporter(with_code: bool):
+    """The HTML exporter (one per process and variant: building its template environment costs about
+    0.4 s, and an exporter renders any number of notebooks)."""
     import jinja2
+    skip_slow_optional_imports()
     from nbconvert import HTMLExporter
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
@@ -182,6 +189,7 @@ def replace_papermill_markers(nb: Any) -> None:
 
 def finding_headline(notebook: Any) -> str | None:
     """The plain text of the finding block's headline in an executed notebook, or None if it shows none."""
+    skip_slow_optional_imports()
     import nbformat
 
     nb = nbformat.read(str(notebook), as_version=4) if isinstance(notebook, (str, os.PathLike)) else notebook
@@ -247,6 +255,7 @@ def render_html(notebook: Any, *, title: str, with_code: bool = False, failed: b
     ``rerun``: (label, command) pairs for the "Re-run this report" box (:func:`rerun_commands`).
     Every one of these values is escaped; Markdown in the notebook renders with raw HTML escaped.
     """
+    skip_slow_optional_imports()
     import nbformat
 
     nb = nbformat.read(str(notebook), as_version=4) if isinstance(notebook, (str, os.PathLike)) else notebook
