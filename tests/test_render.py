@@ -316,7 +316,7 @@ def test_index_groups_by_topic_and_marks_failures():
     training = html[html.index("<h2>Training</h2>"):html.index("<h2>Inference</h2>")]
     assert 'id="report-a--region-se"' in training and 'id="report-c"' in training
     assert "A &lt;b&gt;bold&lt;/b&gt; title" in html and "Energy is 5 &lt; 6." in html
-    assert "12,300" in html and "4.35" in html and "region = se" in html
+    assert "12,300" in html and "4.35" in html and "region: Sweden" in html and "region = se" not in html
     failed = html[html.index('id="report-c"'):]
     assert 'class="card failed"' in html and "ValueError: boom &lt;here&gt;" in failed
     assert 'href="c/report.html">traceback</a>' in failed and 'c/metrics.json' not in failed
@@ -408,4 +408,4 @@ def test_plots_show_describes_a_titled_figure_and_leaves_an_untitled_one_without
     plots.show(fig2)
     assert shown[0][1]["image/png"]["alt"] == "Chart: Power over time (power (W))"
     assert "alt" not in shown[1][1]["image/png"]
-    assert not plt.get_fignums()  # both closed
+    assert fig.number not in plt.get_fignums() and fig2.number not in plt.get_fignums()  # both closed

@@ -49,6 +49,7 @@ from importlib import metadata as _metadata
 from pathlib import Path
 from typing import Any
 
+import joulebook
 from joulebook import __version__, data
 from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.core.io import atomic_write_json, atomic_write_text, current_umask
@@ -147,7 +148,7 @@ def _sha(data: bytes) -> str:
 def library_hash() -> str:
     """Hash of the library source (every ``*.py`` under the installed ``joulebook`` package)."""
 
-    root = Path(__file__).resolve().parents[1]  # lib/joulebook
+    root = Path(joulebook.__file__).resolve().parent
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
         if "__pycache__" in p.parts:
