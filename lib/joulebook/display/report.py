@@ -16,12 +16,37 @@ from typing import Any
 import pandas as pd
 
 from joulebook import __version__, data
+from joulebook.core.errors import JoulebookError
 from joulebook.core.io import atomic_write_json, to_jsonable
 from joulebook.display import format as fmt
 from joulebook.display import tables
 
 METRICS_ENV = "JOULEBOOK_METRICS_PATH"
 COMMIT_ENV = "JOULEBOOK_GIT_COMMIT"
+
+
+def one_line_errors() -> None:
+    """In Jupyter: show joulebook's own errors (a bad parameter, an unknown region...) as one line,
+    ``InputError: region: unknown region 'nowhere'; close matches: ...``, not a traceback wall.
+
+    The cell still fails (the kernel reports an error, so papermill and the batch runner see it);
+    only the display is shorter. Other exceptions keep their full traceback. Outside IPython this
+    does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        stb = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, stb)  # the kernel's error message, with this one line as its traceback
+        return stb
+
+    shell.set_custom_exc((JoulebookError,), handler)
 
 
 def md(text: str) -> None:
