@@ -10,7 +10,9 @@ behind 10_training_energy.ipynb directly.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 
 import pytest
 
@@ -54,6 +56,36 @@ def test_report_executes_with_test_parameters(spec, report_runs):
     assert "<img " in page and 'src="data:image/png;base64,' in page
     assert f"<title>{res.metrics['title']}" in page.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     assert len(page.encode()) < MAX_PAGE_BYTES, f"page is {len(page.encode()) / 1e6:.2f} MB"
+    assert_answer_first(spec.id, page, res.params)
+
+
+def visible_text(page: str) -> str:
+    """The page's text as a reader sees it: no markup, styles, commands (``<code>``, ``<pre>``) or image data."""
+    text = re.sub(r"<(style|script|pre|code)\b.*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def assert_answer_first(report_id: str, page: str, params: dict) -> None:
+    """Issue 11's page rules: the finding before any table or provenance; no None/<NA>/null/nan; no raw
+    region or accelerator id in what a reader sees; every image described."""
+    finding = page.find('class="jb-finding"')
+    assert finding > 0, f"{report_id}: no finding block"
+    for later in ("<table", 'class="jb-provenance"', "<img "):
+        at = page.find(later)
+        assert at < 0 or finding < at, f"{report_id}: {later} comes before the finding"
+    text = visible_text(page)
+    bad = re.findall(r"(?<![\w-])(None|<NA>|null|nan|NaN|n/a)(?![\w-])", text)
+    assert not bad, f"{report_id}: the page shows {sorted(set(bad))}"
+    ids = {str(v) for k, v in params.items() if ("region" in k or "accelerator" in k) and isinstance(v, str)}
+    ids |= {str(x) for k, v in params.items() if ("region" in k or "accelerator" in k) and isinstance(v, list)
+            for x in v}
+    ids -= {"in", "de", "us", "it", "no", "be"}  # ids that are also ordinary words
+    shown = sorted(i for i in ids if re.search(r"(?<![\w:./-])" + re.escape(i) + r"(?![\w:/-])", text))
+    assert not shown, f"{report_id}: raw ids on the page: {shown}"
+    alts = re.findall(r"<img\b[^>]*>", page)
+    for tag in alts:
+        alt = re.search(r'alt="([^"]*)"', tag)
+        assert alt and alt.group(1).strip() and alt.group(1).strip() != "Figure", f"{report_id}: {tag[:80]}"
 
 
 # --------------------------------------------------------------------------- the library behind 10_training_energy

@@ -742,7 +742,8 @@ def _named(text: Any) -> str:
 
 def assumptions_table(est) -> tables.Table:
     df = est.assumptions.to_frame()
-    df["shown"] = [_value_text(v) for v in df["value"]]
+    df["shown"] = [tables.parameter_text(n, v) if ("region" in n or "accelerator" in n) else _value_text(v)
+                   for n, v in zip(df["name"], df["value"], strict=True)]
     df["note"] = [_named(n) for n in df["note"]]
     titles = _source_titles(df["source"])
     titles["user"] = "given in the parameters"

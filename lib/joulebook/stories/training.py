@@ -19,7 +19,6 @@ time-of-use prices), :mod:`joulebook.models.costs` and the data tables.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -1007,7 +1006,7 @@ def parameters_table(run: TrainingRun, est) -> tables.Table:
 
     def used(name: str, text: str) -> None:
         v = run.parameters.get(name)
-        rows.append({"parameter": name, "given": _literal(v), "used": text})
+        rows.append({"parameter": name, "given": tables.parameter_text(name, v), "used": text})
 
     used("params", f"{fmt.count(run.params)} parameters")
     used("tokens", f"{fmt.count(run.total_tokens)} tokens" + (" (epochs × dataset_tokens)" if run.tokens is None else ""))
@@ -1035,16 +1034,6 @@ def parameters_table(run: TrainingRun, est) -> tables.Table:
     used("onprem", "headline cost: owned hardware" if run.onprem else "headline cost: cloud rental")
     return tables.table(pd.DataFrame(rows), {"parameter": "Parameter", "given": "Given", "used": "Used"},
                         kinds={"given": "text", "used": "text"}, caption="Parameters of this run and the values used")
-
-
-def _literal(v: Any) -> str:
-    """A parameter as the user would type it: ``7e9``, ``64``, ``"se"``, ``["us-va", "se"]``; None: not given."""
-    if v is None:
-        return "not given"
-    if isinstance(v, float) and not isinstance(v, bool) and v == int(v) and abs(v) >= 1e6:
-        mant, exp = f"{v:e}".split("e")
-        return f"{float(mant):g}e{int(exp)}"
-    return json.dumps(v)
 
 
 def assumptions_table(est) -> tables.Table:
