@@ -13,6 +13,7 @@ import pandas as pd
 
 from joulebook.cli._common import fmt, print_json
 from joulebook.core.validate import number
+from joulebook.display.format import MISSING
 from joulebook.models import planning
 
 
@@ -72,7 +73,7 @@ def _print_human(plan) -> None:
         print("  " + "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
     c = plan.constraint
     if c["residency"]:
-        extra_usd = "n/a" if c["extra_cost_usd"] is None else fmt(c["extra_cost_usd"], "USD")
+        extra_usd = MISSING if c["extra_cost_usd"] is None else fmt(c["extra_cost_usd"], "USD")
         print(f"Residency {','.join(c['residency'])}: removed {', '.join(c['removed']) or 'none'}; best allowed "
               f"{c['best_allowed']} vs best overall {c['best_overall']}: {fmt(c['extra_emissions_kg'], 'kg CO2e')}, "
               f"{extra_usd}")
