@@ -7,8 +7,8 @@ import pytest
 
 import nbhelpers as nbh
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownModelError
-from joulebook.display import format as fmt
 from joulebook.models import compression as C
 from joulebook.models import inference, techniques
 from joulebook.models import presets as models

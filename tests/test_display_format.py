@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError
-from joulebook.display import format as fmt
 from joulebook.display import tables
 
 FORBIDDEN = re.compile(r"None|nan|NaN|null|<NA>|NaT|n/a|inf", re.IGNORECASE)

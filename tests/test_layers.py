@@ -244,8 +244,8 @@ def test_the_checker_finds_a_cycle_and_a_breach():
     assert sorted(c for c in comps if len(c) > 1) == [["a", "b", "c"]]
     assert layer("joulebook.models.training") == "models" and layer("joulebook.__main__") == "root"
     assert "display" not in ALLOWED["models"] and "cli" not in ALLOWED["site"]
-    node = ast.parse("from joulebook.display import plots, format as f\nfrom joulebook.core.errors import InputError")
-    assert _targets("joulebook.models.training", node.body[0]) == ["joulebook.display.plots", "joulebook.display.format"]
+    node = ast.parse("from joulebook.display import plots, tables as t\nfrom joulebook.core.errors import InputError")
+    assert _targets("joulebook.models.training", node.body[0]) == ["joulebook.display.plots", "joulebook.display.tables"]
     assert _targets("joulebook.models.training", node.body[1]) == ["joulebook.core.errors"]
 
 

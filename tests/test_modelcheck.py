@@ -14,8 +14,8 @@ import pytest
 import nbhelpers as nbh
 from joulebook import data
 from joulebook.cli import main
+from joulebook.core import format as fmt
 from joulebook.core.errors import DataValidationError, InputError, UnknownNameError
-from joulebook.display import format as fmt
 from joulebook.models import inference, modelcheck
 from joulebook.site.execute import validate_metrics
 from joulebook.stories import validation as story

@@ -4,8 +4,8 @@ its tables show names and units, and the notebook's metrics are the library's.""
 import pytest
 
 import nbhelpers as nbh
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError
-from joulebook.display import format as fmt
 from joulebook.stories import federated as story
 from test_nb_greener import NOT_SHOWN, check_page_order
 

@@ -6,8 +6,8 @@ import ast
 import pytest
 
 import nbhelpers as nbh
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownNameError
-from joulebook.display import format as fmt
 from joulebook.stories import greener as story
 
 NB = nbh.NOTEBOOKS / "80_greener_nlp.ipynb"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import nbhelpers as nbh
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError
-from joulebook.display import format as fmt
 from joulebook.display import tables
 from joulebook.measure import EnergyMeter
 from joulebook.models import calibration, training

@@ -17,8 +17,8 @@ import re
 import pytest
 
 import nbhelpers as nbh
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownAcceleratorError, UnknownRegionError
-from joulebook.display import format as fmt
 from joulebook.site.render import has_code, render_html
 
 CONFIG = nbh.load_reports()

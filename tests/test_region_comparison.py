@@ -10,8 +10,8 @@ import pytest
 
 import nbhelpers as nbh
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownAcceleratorError
-from joulebook.display import format as fmt
 from joulebook.display import tables
 from joulebook.models import training
 from joulebook.site.execute import validate_metrics

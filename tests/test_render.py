@@ -334,7 +334,7 @@ def test_index_card_shows_the_page_finding_before_the_metrics_finding():
     assert "From metrics." in b
 
 
-@pytest.mark.parametrize("value, text", [(None, "—"), (float("nan"), "—"), (0, "0"), (0.000123, "1.23e-04"),
+@pytest.mark.parametrize("value, text", [(None, "—"), (float("nan"), "—"), (0, "0"), (0.000123, "0.000123"), (True, "—"),
                                          (4.35121, "4.35"), (999.4, "999"), (12345.6, "12,300"),
                                          (87270.8, "87,300"), (2.5e6, "2.5 million"), (3.2e9, "3.2 billion")])
 def test_format_number(value, text):

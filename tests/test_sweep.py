@@ -274,7 +274,7 @@ def test_explorer_finding_tables_and_figures_use_names_and_units(explorer):
 
     import matplotlib
 
-    from joulebook.display import format as fmt
+    from joulebook.core import format as fmt
     from joulebook.display import tables
     from joulebook.stories import sweep_explorer as story
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownAcceleratorError
-from joulebook.display import format as fmt
 from joulebook.models.training import OUTPUT_KEYS, estimate_training, estimate_training_frame, training_flops
 
 BASE = dict(params=7e9, tokens=2e11, accelerator="h100-sxm", count=64, region="us-va")

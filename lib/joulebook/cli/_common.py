@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI verbs: number arguments, JSON output and human tables (numbers through display.format)."""
+"""Helpers shared by the CLI verbs: number arguments, JSON output and human tables (numbers through core.format)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from joulebook.core import format as display_format
 from joulebook.core.errors import InputError
 from joulebook.core.io import to_jsonable
-from joulebook.display import format as display_format
 
 
 def _float_arg(text: str) -> float:
@@ -54,7 +54,7 @@ def print_json(obj: Any) -> None:
 
 
 def fmt(value: Any, unit: str = "") -> str:
-    """A value for human output, through :mod:`joulebook.display.format` (3 s.f., "—" when missing), then ``unit``.
+    """A value for human output, through :mod:`joulebook.core.format` (3 s.f., "—" when missing), then ``unit``.
 
     Money is written ``1,230 USD``; text is shown as given.
     """

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from joulebook.cli._common import fmt, print_json
+from joulebook.core.format import MISSING
 from joulebook.core.validate import number
-from joulebook.display.format import MISSING
 from joulebook.models import planning
 
 

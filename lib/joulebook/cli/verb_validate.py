@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from joulebook.cli._common import fmt, print_json
-from joulebook.display import format as display_format
+from joulebook.core import format as display_format
 from joulebook.models import modelcheck
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from joulebook.display import figures, format
+from joulebook.core import format
+from joulebook.display import figures
 
 PALETTE = "colorblind"
 FIGURE_DPI = 80  # CSS pixels per inch of figure size; PNGs carry 2× as many (figures.SCALE)
@@ -121,7 +122,7 @@ def show(fig=None, alt: str | None = None) -> None:
 
 def log_ticks(axis, lo: float, hi: float) -> None:
     """Log-axis tick labels that do not collide: over 2.5 decades and more, decades only; on a narrower range,
-    1-2-5 steps written as plain numbers (:func:`joulebook.display.format.number`)."""
+    1-2-5 steps written as plain numbers (:func:`joulebook.core.format.number`)."""
     import math
 
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator

@@ -1,17 +1,16 @@
-"""Numbers in report prose: thin wrappers over :mod:`joulebook.display.format`, the one formatter.
+"""Numbers in report prose: thin wrappers over :mod:`joulebook.core.format`, the one formatter.
 
 Kept so that the modules calling ``prose.sig``, ``prose.usd``, ``prose.mass_kg``... need not change; every
-function here returns what :mod:`~joulebook.display.format` returns (3 significant figures, money as
-``1,230 USD``, a missing value as "—"). New code calls :mod:`joulebook.display.format` directly.
+function here returns what :mod:`~joulebook.core.format` returns (3 significant figures, money as
+``1,230 USD``, a missing value as "—"). New code calls :mod:`joulebook.core.format` directly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from joulebook.core.util import round_to
-from joulebook.display import format as fmt
-from joulebook.display.format import (  # noqa: F401  (re-exported for the callers of prose.*)
+from joulebook.core import format as fmt
+from joulebook.core.format import (  # noqa: F401  (re-exported for the callers of prose.*)
     MISSING,
     energy_j,
     energy_kwh,
@@ -24,6 +23,7 @@ from joulebook.display.format import (  # noqa: F401  (re-exported for the calle
     tokens,
     water_l,
 )
+from joulebook.core.util import round_to
 
 
 def missing(v: Any) -> bool:

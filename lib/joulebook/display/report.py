@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from joulebook import __version__, data
+from joulebook.core import format as fmt
 from joulebook.core.errors import JoulebookError
 from joulebook.core.io import atomic_write_json, to_jsonable
-from joulebook.display import format as fmt
 from joulebook.display import tables
 
 METRICS_ENV = "JOULEBOOK_METRICS_PATH"
@@ -66,7 +66,7 @@ def finding_html(headline: str, tiles: Iterable[tuple[str, str] | tuple[str, str
 
     ``headline`` is plain text (escaped; ``**bold**`` is kept as bold). Each tile is
     ``(label, value)`` or ``(label, value, note)``; values are already formatted text
-    (:mod:`joulebook.display.format`), so the page shows what the prose says.
+    (:mod:`joulebook.core.format`), so the page shows what the prose says.
     """
     def esc(text: Any) -> str:
         out = _html.escape(str(text), quote=True)
@@ -93,8 +93,8 @@ def finding(headline: str, tiles: Iterable[tuple[str, str] | tuple[str, str, str
 def table(df, *, formats: Mapping[str, str] | None = None, caption: str | None = None, index: bool = False) -> None:
     """Display a DataFrame as a compact HTML table (cells and caption are escaped).
 
-    Numbers go through :func:`joulebook.display.format.number` (3 s.f.), a missing value is "—"
-    (:data:`~joulebook.display.format.MISSING`), booleans are yes / no; ``formats`` (column -> a
+    Numbers go through :func:`joulebook.core.format.number` (3 s.f.), a missing value is "—"
+    (:data:`~joulebook.core.format.MISSING`), booleans are yes / no; ``formats`` (column -> a
     ``str.format`` pattern) is applied to the present values of a column. For reader tables with
     names and units in the headers, use :func:`joulebook.display.tables.table`.
     """
@@ -123,7 +123,7 @@ def table_html(df, *, formats: Mapping[str, str] | None = None, caption: str | N
 
 
 def number(v: Any, digits: int = fmt.DIGITS) -> str:
-    """A readable number: :func:`joulebook.display.format.number` (text that is no number is shown as given)."""
+    """A readable number: :func:`joulebook.core.format.number` (text that is no number is shown as given)."""
     if isinstance(v, str) and not fmt.is_missing(v):
         return v
     return fmt.number(v, digits)

@@ -3,7 +3,7 @@
 :func:`table` turns a DataFrame of raw values into a :class:`Table`: only the columns asked
 for, under readable headers (``{"emissions_kg": "Emissions (kg CO2e)"}``), region and
 accelerator ids replaced by their names (through :mod:`joulebook.data`), every cell through
-:mod:`joulebook.display.format` (3 significant figures, "—" for missing). In a notebook the
+:mod:`joulebook.core.format` (3 significant figures, "—" for missing). In a notebook the
 table shows itself as HTML: text left-aligned, numbers right-aligned, wrapped in a box that
 scrolls sideways when the table is wider than the page (CSS ``overflow-x: auto``), and
 optionally sortable by clicking a header: a small inline script, no CDN, so it works offline.
@@ -21,8 +21,8 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownNameError
-from joulebook.display import format as fmt
 
 SUBSTITUTED_MARK = "†"
 

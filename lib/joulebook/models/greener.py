@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownNameError
 from joulebook.core.validate import array, fraction, number
 from joulebook.models import training
@@ -317,30 +318,30 @@ def levers_frame(*, params: float, tokens: float, layers: int, hidden: int, seq_
 
     rows: list[tuple[str, str, str, str]] = []  # lever, basis, claim source, note
     train("baseline", d)
-    rows.append(("baseline", "", "", f"{n:,.0f} parameters on {d:,.0f} tokens at sequence length {s:,.0f}"))
+    rows.append(("baseline", "", "", f"{fmt.count(n)} parameters on {fmt.count(d)} tokens at sequence length {s:,.0f}"))
     train("deduplication", d * (1 - fd))
     rows.append(("deduplication", claim_basis("lee_2022_dedup"), "lee_2022_dedup",
-                 f"{fd:.2%} of tokens removed; Lee et al. report the same or better accuracy in fewer steps"))
+                 f"{fmt.percent(fd)} of tokens removed; Lee et al. report the same or better accuracy in fewer steps"))
     train("data pruning", d * (1 - fp))
     rows.append(("data pruning", claim_basis("sorscher_2022_pruning"), "sorscher_2022_pruning",
-                 f"{fp:.0%} of examples removed; the no-loss claim was shown on ImageNet (vision), not for LMs"))
+                 f"{fmt.percent(fp)} of examples removed; the no-loss claim was shown on ImageNet (vision), not for LMs"))
     if w > 0:
         train("sequence-length warmup", d, w)
         rows.append(("sequence-length warmup", ARITHMETIC, "li_2022_slw",
-                     f"first {w:.0%} of tokens at a mean length of {s_warm:.0f} instead of {s:g}: attention "
+                     f"first {fmt.percent(w)} of tokens at a mean length of {fmt.number(s_warm)} instead of {fmt.number(s)}: attention "
                      "FLOPs removed at equal tokens"))
         if r > 1:
             train("sequence-length warmup + claimed token cut", d / r, w)
             rows.append(("sequence-length warmup + claimed token cut", claim_basis("li_2022_slw"), "li_2022_slw",
-                         f"tokens divided by {r:g} (Li et al.: up to 2.2x for GPT-2 at the same or better zero-shot)"))
+                         f"tokens divided by {fmt.number(r)} (Li et al.: up to 2.2x for GPT-2 at the same or better zero-shot)"))
     if e < 1:
         train("early stopping", d * e)
         rows.append(("early stopping", ARITHMETIC, "",
-                     f"stops after {e:.0%} of the planned tokens; valid only if your validation loss has plateaued"))
+                     f"stops after {fmt.percent(e)} of the planned tokens; valid only if your validation loss has plateaued"))
     combined = d * (1 - fd) * (1 - fp) * e / r
     train("all training levers combined", combined, w)
     rows.append(("all training levers combined", "depends on quality claims (and on the levers composing, "
-                 "which no cited study shows)", "", f"{combined:,.0f} tokens"))
+                 "which no cited study shows)", "", f"{fmt.count(combined)} tokens"))
     distill = student_params is not None or deployment_tokens is not None or distill_tokens is not None
     if distill:
         if student_params is None or deployment_tokens is None or distill_tokens is None:
@@ -349,7 +350,7 @@ def levers_frame(*, params: float, tokens: float, layers: int, hidden: int, seq_
             raise InputError(missing, "student_params, deployment_tokens and distill_tokens go together")
         ns = number("student_params", student_params, strictly_positive=True)
         if ns >= n:
-            raise InputError("student_params", f"must be smaller than params ({n:g}), got {ns:g}")
+            raise InputError("student_params", f"must be smaller than params ({fmt.number(n)}), got {fmt.number(ns)}")
         t_dep = number("deployment_tokens", deployment_tokens, strictly_positive=True)
         t_dis = number("distill_tokens", distill_tokens, strictly_positive=True)
         # serving: 2 N FLOPs per token == training formula 6 N (T / 3)
@@ -359,12 +360,12 @@ def levers_frame(*, params: float, tokens: float, layers: int, hidden: int, seq_
         # teacher forward passes for the soft labels (2 N_t per token); no extra tokens
         add("distillation run", n, t_dis / 3.0, None, arch=False, real_tokens=0.0)
         q = claim("distilbert_glue")
-        rows.append(("serving: teacher", "", "", f"{t_dep:,.0f} tokens served by the {n:,.0f}-parameter model"))
+        rows.append(("serving: teacher", "", "", f"{fmt.count(t_dep)} tokens served by the {fmt.count(n)}-parameter model"))
         rows.append(("serving: distilled student", claim_basis("distilbert_readme"), "distilbert_readme",
-                     f"{ns:,.0f} parameters; DistilBERT kept {q['value']:.0%} of its teacher's GLUE score at "
+                     f"{fmt.count(ns)} parameters; DistilBERT kept {fmt.percent(q['value'])} of its teacher's GLUE score at "
                      "60% of the size"))
         rows.append(("distillation run", "cost of the lever", "",
-                     f"student trained on {t_dis:,.0f} tokens plus teacher forward passes"))
+                     f"student trained on {fmt.count(t_dis)} tokens plus teacher forward passes"))
     jobs = pd.DataFrame(phases)
     for k, v in base_job.items():
         jobs[k] = [v] * len(jobs)

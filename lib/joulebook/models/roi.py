@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError
 from joulebook.core.validate import array, fraction, number
@@ -289,27 +290,27 @@ def break_even(switch_cost_usd: float, monthly_cost_before_usd: float, monthly_c
     savings = before - after
     if sw <= 0:
         if savings >= 0:
-            return BreakEven(0, 0.0, f"nothing to recover: the switch costs {sw:,.0f} USD up front and the monthly "
+            return BreakEven(0, 0.0, f"nothing to recover: the switch costs {fmt.money(sw)} up front and the monthly "
                                      "cost does not rise", sw, savings, horizon_months)
-        lead = (f"; the {-sw:,.0f} USD it returns up front is used up after {-sw / -savings:,.1f} months"
+        lead = (f"; the {fmt.money(-sw)} it returns up front is used up after {fmt.number(-sw / -savings)} months"
                 if sw < 0 else "")
-        return BreakEven(None, None, f"never: switching costs {-savings:,.0f} USD more every month ({after:,.0f} USD "
-                                     f"per month after vs {before:,.0f} before), so it never pays back{lead}",
+        return BreakEven(None, None, f"never: switching costs {fmt.money(-savings)} more every month ({fmt.money(after)} "
+                                     f"per month after vs {fmt.number(before)} before), so it never pays back{lead}",
                          sw, savings, horizon_months)
     if savings <= 0:
-        return BreakEven(None, None, f"switching does not lower the monthly cost ({after:,.0f} USD per month after vs "
-                                     f"{before:,.0f} before), so the {sw:,.0f} USD switch cost is never recovered",
+        return BreakEven(None, None, f"switching does not lower the monthly cost ({fmt.money(after)} per month after vs "
+                                     f"{fmt.number(before)} before), so the {fmt.money(sw)} switch cost is never recovered",
                          sw, savings, horizon_months)
     exact = sw / savings
     if not math.isfinite(exact) or exact > 1e12:
-        return BreakEven(None, None, f"the saving of {savings:.3g} USD per month is too small to recover "
-                                     f"{sw:,.0f} USD", sw, savings, horizon_months)
+        return BreakEven(None, None, f"the saving of {fmt.money(savings)} per month is too small to recover "
+                                     f"{fmt.money(sw)}", sw, savings, horizon_months)
     month = int(float(break_even_months(sw, before, after)))
     if horizon_months is not None and month > horizon_months:
         return BreakEven(None, exact, f"it would pay back only in month {month}, after the {horizon_months:g}-month "
-                                      f"horizon ({savings:,.0f} USD saved per month against {sw:,.0f} USD up front)",
+                                      f"horizon ({fmt.money(savings)} saved per month against {fmt.money(sw)} up front)",
                          sw, savings, horizon_months)
-    return BreakEven(month, exact, f"{savings:,.0f} USD saved per month recovers {sw:,.0f} USD in {exact:,.1f} months",
+    return BreakEven(month, exact, f"{fmt.money(savings)} saved per month recovers {fmt.money(sw)} in {fmt.number(exact)} months",
                      sw, savings, horizon_months)
 
 

@@ -16,7 +16,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import math
 import os
 import re
 import shutil
@@ -25,33 +24,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, JoulebookError
+from joulebook.core.format import MISSING
 from joulebook.display import tables
-from joulebook.display.format import MISSING
 from joulebook.site.render import SITE_CSS, templates_env
 
 STAMP_CLASS = "jb-stamp"
 
 def format_number(value: Any) -> str:
-    """Three significant digits, thousands separators, million/billion words for big values."""
-    if value is None or isinstance(value, bool):
+    """An index card's number: :func:`joulebook.core.format.count` (3 significant figures, thousands
+    separators, million/billion in words); a boolean or a missing value is the missing marker."""
+    if isinstance(value, bool):
         return MISSING
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(v) or math.isinf(v):
-        return MISSING
-    for limit, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
-        if abs(v) >= limit:
-            return f"{v / limit:.3g} {word}"
-    if v == 0:
-        return "0"
-    if abs(v) >= 1000:
-        return f"{float(f'{v:.3g}'):,.0f}"
-    if abs(v) < 0.001:
-        return f"{v:.2e}"
-    return f"{v:.3g}"
+    return fmt.count(value)
 
 
 def _card(o: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError
 from joulebook.core.util import round6
 from joulebook.core.validate import fraction, number
-from joulebook.display import format as fmt
 from joulebook.display import tables
 from joulebook.display.tables import accelerator_name, region_name
 from joulebook.models import costs, roi, training

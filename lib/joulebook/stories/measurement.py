@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from joulebook import data
+from joulebook.core import format as fmt
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError, reject_unknown
 from joulebook.core.util import round6
 from joulebook.core.validate import number
-from joulebook.display import format as fmt
 from joulebook.display import plots
 from joulebook.display.tables import accelerator_name, region_name
 from joulebook.measure.jsonl import load_measurement, resolve_measurement_file

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError
 from joulebook.core.util import round6
 from joulebook.core.validate import number
-from joulebook.display import format as fmt
 from joulebook.display import tables
 from joulebook.display.tables import region_name
 from joulebook.models import planning, schedule

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from joulebook import __version__, data
+from joulebook.core import format as fmt
 from joulebook.core.assumptions import Assumptions
 from joulebook.core.errors import InputError
 from joulebook.core.util import round6
 from joulebook.core.validate import number
-from joulebook.display import format as fmt
 from joulebook.display import tables
 from joulebook.models import precision as model
 from joulebook.models import training
@@ -92,7 +92,7 @@ def _acc(accelerator_id: str) -> str:
 
 
 def _pct(fraction: float) -> str:
-    """``0.412`` -> ``41.2%`` (3 s.f., :func:`joulebook.display.format.percent`)."""
+    """``0.412`` -> ``41.2%`` (3 s.f., :func:`joulebook.core.format.percent`)."""
     return fmt.percent(fraction)
 
 

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from joulebook import __version__, data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, reject_unknown
 from joulebook.core.util import round6
 from joulebook.core.validate import number
-from joulebook.display import format as fmt
 from joulebook.display import plots, tables
 from joulebook.models import training
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, reject_unknown
 from joulebook.core.util import round_to
-from joulebook.display import format as fmt
 from joulebook.display import plots, tables
 from joulebook.sweeps import engine as sweep
 

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from joulebook import __version__, data
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError
 from joulebook.core.util import round6
 from joulebook.core.validate import fraction, number
-from joulebook.display import format as fmt
 from joulebook.display import tables
 from joulebook.models import costs, grid, training
 from joulebook.stories.region_comparison import substitutions

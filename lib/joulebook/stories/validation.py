@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, UnknownNameError
-from joulebook.display import format as fmt
 from joulebook.display import plots, tables
 from joulebook.models import modelcheck, presets
 from joulebook.models.modelcheck import FAMILY_TITLES, ROLES, STATUS_OK, Validation

@@ -1,4 +1,4 @@
-"""The one number formatter of the display layer.
+"""The one number formatter (in the core, so every layer writes numbers the same way).
 
 Imports nothing of joulebook but the core. Every function returns text and never the strings
 ``None``, ``nan``, ``null``, ``<NA>`` or ``n/a``: a missing value (None, NaN, pandas NA/NaT,
@@ -26,9 +26,8 @@ Where formatting lives: here. :mod:`joulebook.display.prose` (``sig``, ``usd``, 
 ``mass_kg``, ...), :func:`joulebook.display.report.number` / :func:`~joulebook.display.report.table`
 and the CLI's human output (``joulebook.cli._common.fmt``) are thin wrappers over this module,
 kept so that their callers need not change. :mod:`joulebook.display.tables` builds reader tables
-from it. Still formatting on their own (to migrate): the site index's ``format_number``
-(``joulebook.site.index``) and the ``TABLE_FORMATS`` / f-string formats in ``models/planning.py``,
-``precision.py``, ``roi.py``, ``compression.py``, ``schedule.py`` and ``cli/verb_plan.py``.
+from it, and the index cards of ``joulebook.site.index`` use :func:`count`. It lives in the core (it imports only
+``core.errors``) so that every layer, models included, writes numbers in a sentence the same way.
 """
 
 from __future__ import annotations
