@@ -37,7 +37,12 @@ def format_number(value: Any) -> str:
     separators, million/billion in words); a boolean or a missing value is the missing marker."""
     if isinstance(value, bool):
         return MISSING
-    return fmt.count(value)
+    if isinstance(value, str):  # text where a number was expected: shown as given (the template escapes it)
+        return fmt.text(value)
+    try:
+        return fmt.count(value)
+    except (TypeError, ValueError):
+        return fmt.text(value)
 
 
 def _card(o: Mapping[str, Any]) -> dict[str, Any]:
