@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_bad_parameter_is_one_line_and_the_run_fails(tmp_path):
-    res = execute_notebook(ROOT / "notebooks" / "15_region_comparison.ipynb", {"count": -8}, tmp_path,
+    # a small fixture with the report notebooks' first lines, so no report notebook executes twice per session
+    res = execute_notebook(ROOT / "tests" / "fixtures" / "one_line_error.ipynb", {"count": -8}, tmp_path,
                            timeout_s=120)
     assert res.status == "failed"
     assert "InputError" in (res.error or "") and "count" in res.error
