@@ -46,22 +46,17 @@ def png_bytes(fig, *, scale: int = SCALE, colors: int = PALETTE_COLORS) -> tuple
     fig.savefig(buf, format="png", dpi=fig.dpi * scale, bbox_inches="tight", facecolor="white",
                 metadata={"Software": None}, pil_kwargs={"compress_level": 1 if colors else 6})
     data = buf.getvalue()
-    try:
-        from PIL import Image
+    from PIL import Image  # a dependency (quantising); imported here, not at import time
 
-        with Image.open(io.BytesIO(data)) as im:
-            width, height = im.size
-            if colors:
-                small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE,
-                                                   dither=Image.Dither.NONE)
-                out = io.BytesIO()
-                small.save(out, format="PNG", compress_level=6)  # optimize=True: 6 % smaller, 3.7x slower
-                if out.tell() < len(data):
-                    data = out.getvalue()
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        import struct
-
-        width, height = struct.unpack(">II", data[16:24])
+    with Image.open(io.BytesIO(data)) as im:
+        width, height = im.size
+        if colors:
+            small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE,
+                                               dither=Image.Dither.NONE)
+            out = io.BytesIO()
+            small.save(out, format="PNG", compress_level=6)  # optimize=True: 6 % smaller, 3.7x slower
+            if out.tell() < len(data):
+                data = out.getvalue()
     return data, max(1, round(width / scale)), max(1, round(height / scale))
 
 
@@ -69,12 +64,17 @@ def show(fig, alt: str) -> None:
     """Display ``fig`` once, at 2×, with ``alt`` as its description (the page's ``<img alt>``), then close it."""
     if not isinstance(alt, str) or not alt.strip():
         raise InputError("alt", "a figure needs a description of what it shows")
+    display_png(fig, alt.strip())
+
+
+def display_png(fig, alt: str | None) -> None:
+    """Display ``fig`` once as a 2× PNG at its 1× size (``alt`` in the metadata when given), then close it."""
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
     try:
         data, width, height = png_bytes(fig)
-        display(Image(data=data, format="png"),
-                metadata={"image/png": {"alt": alt.strip(), "width": width, "height": height}})
+        meta = {"width": width, "height": height, **({"alt": alt} if alt else {})}
+        display(Image(data=data, format="png"), metadata={"image/png": meta})
     finally:
         plt.close(fig)

@@ -107,17 +107,7 @@ def show(fig=None, alt: str | None = None) -> None:
 
     if fig is None:
         fig = plt.gcf()
-    text = (alt or "").strip() or figures.describe(fig)
-    if text:
-        figures.show(fig, alt=text)
-        return
-    try:
-        from IPython.display import Image, display
-
-        data, width, height = figures.png_bytes(fig)
-        display(Image(data=data, format="png"), metadata={"image/png": {"width": width, "height": height}})
-    finally:
-        plt.close(fig)
+    figures.display_png(fig, (alt or "").strip() or figures.describe(fig) or None)
 
 
 def log_ticks(axis, lo: float, hi: float) -> None:

@@ -19,8 +19,6 @@ the full-scale job is the training page's.
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +34,7 @@ from joulebook.display import plots
 from joulebook.display.tables import accelerator_name, region_name
 from joulebook.measure.jsonl import load_measurement, resolve_measurement_file
 from joulebook.models.calibration import choose_window
+from joulebook.stories import notebook_defaults as stories_notebook_defaults
 from joulebook.stories.measurement_analysis import (
     Calibrated,
     calibrate,
@@ -520,14 +519,8 @@ def metrics(c: Calibrated) -> dict[str, Any]:
 
 
 def notebook_defaults() -> dict[str, Any]:
-    """The defaults of the notebook's parameters cell (read by papermill; they live there only)."""
-    import papermill
-
-    path = Path(__file__).resolve().parents[3] / "notebooks" / NOTEBOOK
-    if not path.exists():
-        raise InputError("parameters", f"{path} is not there to read the defaults from: give every parameter "
-                                       f"({', '.join(PARAMETERS)})")
-    return {k: ast.literal_eval(v["default"]) for k, v in papermill.inspect_notebook(str(path)).items()}
+    """The defaults of the notebook's parameters cell (they live there only)."""
+    return stories_notebook_defaults.defaults(NOTEBOOK)
 
 
 def metrics_for(parameters: dict[str, Any]) -> dict[str, Any]:
