@@ -1,6 +1,7 @@
 """Time the report site build: full build with 1 and 2 jobs, and a rebuild with nothing changed.
 
     .venv/bin/python benchmarks/bench_reports.py [--config notebooks/reports.toml] [--only ID ...] [--no-fresh]
+        [--no-spawn] [--no-jobs1]
 
 Each figure is the wall time of the real command (``joulebook reports build``,
 process start-up included) into a temporary folder, and the CPU time of it and
@@ -8,7 +9,9 @@ everything it started (workers, fork server, kernels). Full builds use --force;
 the no-change rebuild runs on the --jobs 2 site. The --jobs 2 build runs twice:
 with kernels forked from the warm fork server (the default) and, for comparison,
 with a fresh kernel process per report (``JOULEBOOK_FORK_KERNELS=0``, the way
-before issue 11; skip with --no-fresh). Targets: the default site in under 30 s
+before issue 11; skip with --no-fresh), and with report workers spawned as fresh
+interpreters instead of forked from the build (``JOULEBOOK_FORK_WORKERS=0``; skip
+with --no-spawn). Targets: the default site in under 30 s
 with 2 jobs (issue 11; 60 s in issue 3), a no-change rebuild under 3 s. The
 figures depend on the machine's load: the script prints the load average beside
 them.
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary sites and print where they are")
     ap.add_argument("--no-fresh", action="store_true", help="skip the comparison build with fresh kernel processes")
     ap.add_argument("--no-jobs1", action="store_true", help="skip the --jobs 1 build")
+    ap.add_argument("--no-spawn", action="store_true",
+                    help="skip the comparison build with spawned (not forked) report workers")
     args = ap.parse_args(argv)
     config = Path(args.config).resolve()
     work = Path(tempfile.mkdtemp(prefix="jb-bench-reports-"))
@@ -76,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_fresh:
             fresh_env = {**os.environ, "JOULEBOOK_FORK_KERNELS": "0"}
             tf, rcf, _mf, cf = run_build(work / "fresh", config, args.only, "--jobs", "2", "--force", env=fresh_env)
+        ts = cs = None
+        if not args.no_spawn:
+            spawn_env = {**os.environ, "JOULEBOOK_FORK_WORKERS": "0"}
+            ts, _rcs, _ms, cs = run_build(work / "spawn", config, args.only, "--jobs", "2", "--force", env=spawn_env)
         t3, rc3, m3, _c3 = run_build(work / "jobs2", config, args.only, "--jobs", "2")
         notes = []
         for _ in range(2):  # the shared working tree may change under the benchmark: then measure again
@@ -101,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         if tf is not None:
             print(f"  same, fresh kernel per report: {tf:6.1f} s wall {cf:7.1f} s CPU   "
                   f"(fork server: x{tf / t2:.2f} wall, x{cf / c2:.2f} CPU)")
+        if ts is not None:
+            print(f"  same, spawned report workers: {ts:6.1f} s wall {cs:7.1f} s CPU   "
+                  f"(forked workers: x{ts / t2:.2f} wall, x{cs / c2:.2f} CPU)")
         print(f"  no-change rebuild           : {t3:7.2f} s   x{t2 / t3:.0f} faster than the full build; "
               f"{len(executed)} re-executed (target < {TARGET_REBUILD_S:.0f} s: "
               f"{'met' if t3 < TARGET_REBUILD_S and not executed else 'NOT met'})")

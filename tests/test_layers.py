@@ -18,6 +18,7 @@ empties it at merge; a listed module that is clean now fails :func:`test_pending
 from __future__ import annotations
 
 import ast
+import functools
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,12 @@ def _type_checking(node: ast.AST) -> bool:
 
 def imports(module: str) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool, bool]]:
     """Every import statement of ``module``: (node, inside a function, under ``if TYPE_CHECKING``)."""
+    yield from _imports(module)
+
+
+@functools.cache
+def _imports(module: str) -> tuple[tuple[ast.Import | ast.ImportFrom, bool, bool], ...]:
+    """:func:`imports`, each module parsed once per test process (the rules below all walk every module)."""
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"), filename=str(MODULES[module]))
 
     def walk(node: ast.AST, in_function: bool, typing_only: bool):
@@ -109,7 +116,7 @@ def imports(module: str) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool, bo
             yield from walk(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)),
                             typing_only or _type_checking(child))
 
-    yield from walk(tree, False, False)
+    return tuple(walk(tree, False, False))
 
 
 def _where(module: str, node: ast.AST) -> str:

@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from functools import cache
@@ -56,7 +57,9 @@ from typing import Any
 ENABLE_ENV = "JOULEBOOK_FORK_KERNELS"  # "0": every kernel is a fresh process
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets when MPLBACKEND is unset
 # imported once by the server; a module that fails to import is skipped (the notebook imports it itself)
-PRELOAD = ("ipykernel.kernelapp", "numpy", "pandas", "matplotlib", "matplotlib.pyplot", "seaborn")
+# (ipykernel.ipkernel imports the debugger, debugpy: 0.2 s of every kernel start when left to the kernel)
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.history", "sqlite3",
+           "psutil", "numpy", "pandas", "matplotlib", "matplotlib.pyplot", "seaborn")
 PRELOAD_PACKAGES = ("joulebook.display", "joulebook.stories")  # every module below these
 # environment variables that differ from kernel to kernel and do not shape what the server imports
 PER_RUN_ENV = ("JOULEBOOK_METRICS_PATH", "JOULEBOOK_GIT_COMMIT", "JPY_PARENT_PID", "JPY_SESSION_NAME",
@@ -130,10 +133,11 @@ def kernel_manager_class() -> Any:
     from the fork server at its ``forkserver_socket`` (configurable; empty: the normal way). Built on first
     use, so that importing this module does not import jupyter_client."""
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import Unicode
+    from traitlets import Type, Unicode
 
     class ForkKernelManager(AsyncKernelManager):
         forkserver_socket = Unicode("", config=True, help="Unix socket of a joulebook fork server")
+        client_factory = Type(klass=_ready_client_class(), default_value=_ready_client_class())
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             cmd = super().format_kernel_cmd(extra_arguments)
@@ -142,7 +146,52 @@ def kernel_manager_class() -> Any:
                 return client_command(self.forkserver_socket, cmd)
             return cmd
 
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # after a kill, jupyter_client checks every 0.1 s whether the kernel is gone: a tenth of a second
+            # per report that a forked kernel (gone within milliseconds) does not need
+            await super()._async_wait(pollinterval=min(pollinterval, 0.01))
+
     return ForkKernelManager
+
+
+@cache
+def _ready_client_class() -> Any:
+    """The kernel client of :class:`ForkKernelManager`: jupyter_client's asynchronous client, but ready as soon as
+    the kernel has answered ``kernel_info`` and IOPub delivers (jupyter_client then also waits until IOPub has
+    been quiet for 0.2 s: a fifth of a second of every report, for status messages that nbclient, which only
+    reads replies to its own requests, ignores anyway)."""
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class ReadyClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=0.5)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:  # a message on IOPub: its subscription is live (else ask again)
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        break
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+            while True:  # drop what is already queued, without waiting for more
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.005)
+                except Empty:
+                    break
+
+    return ReadyClient
 
 
 def env_key(env: Mapping[str, str]) -> str:
@@ -228,6 +277,17 @@ def shared() -> ForkServer | None:
             except OSError:
                 return None
         return _shared
+
+
+def detach_inherited() -> None:
+    """In a process forked from one holding the shared server: drop the inherited handle without stopping the
+    server (the server stops when every copy of its stdin pipe is closed: the parent's stays open). Kernels are
+    still forked from it through its socket path."""
+    global _shared
+    server, _shared = _shared, None
+    if server is not None and server.process.stdin is not None:
+        with contextlib.suppress(OSError):
+            os.close(server.process.stdin.fileno())
 
 
 @atexit.register

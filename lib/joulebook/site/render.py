@@ -111,6 +111,11 @@ def _exporter(with_code: bool):
     return exporter
 
 
+def warm_exporter(with_code: bool) -> None:
+    """Build this process's exporter and load its templates now (processes forked from this one inherit them)."""
+    _ = _exporter(with_code).template
+
+
 def _tags(cell: Any) -> list[str]:
     tags = cell.get("metadata", {}).get("tags") or []
     return [str(t) for t in tags] if isinstance(tags, list) else []

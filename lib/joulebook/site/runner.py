@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ from joulebook.site.render import (
     render_html,
     rerun_commands,
     site_css,
+    warm_exporter,
 )
 
 CACHE_VERSION = "1"  # bump when the runner changes what an executed report contains
@@ -304,6 +306,8 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
     that were not selected are carried over unchanged.
     """
     t_start = time.perf_counter()
+    if cluster is None or cluster == "local" or cluster.startswith("local:"):
+        forkserver.shared()  # the kernels' fork server imports (about 2 s) while this process reads and checks
     progress = progress or (lambda line: None)
     only = _only_list(only)
     region = _region_arg(region)
@@ -327,8 +331,6 @@ def build(config_path: str | os.PathLike = DEFAULT_CONFIG, out_dir: str | os.Pat
         raise InputError("--region", f"no selected report takes a region parameter (region {region!r})")
     for job in selected:  # every value of every selected report, before anything changes
         checks.check_parameters(job.slug, job.parameters)
-    if cluster is None or cluster == "local" or cluster.startswith("local:"):
-        forkserver.shared()  # the kernels' fork server imports while this process hashes and compares
 
     with site.locked(out_dir):  # one build per site folder at a time
         return _build_site(config, out_dir, selected, declared, only=only, region=region, with_code=with_code,
@@ -579,11 +581,13 @@ def _execute_tasks(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int,
                 _failure(o, task, e, t0)
             report_line(o, o.status if o.status != "ok" else "ok")
         return
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx)
+    ctx, init = _worker_start(tasks[0][1]["with_code"])
+    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=init)
     try:
         t0 = time.perf_counter()
-        futures = {pool.submit(run_report, task): (o, task) for o, task in tasks}
+        with warnings.catch_warnings():  # Python 3.12+ on fork with idle native threads (BLAS, Arrow): see _worker_start
+            warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning)
+            futures = {pool.submit(run_report, task): (o, task) for o, task in tasks}
         for fut in cf.as_completed(futures):
             o, task = futures[fut]
             try:
@@ -598,6 +602,27 @@ def _execute_tasks(tasks: list[tuple[ReportOutcome, dict[str, Any]]], jobs: int,
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+FORK_WORKERS_ENV = "JOULEBOOK_FORK_WORKERS"  # "0": report workers are spawned (fresh interpreters), never forked
+
+
+def _worker_start(with_code: bool) -> tuple[Any, Callable[[], None] | None]:
+    """How report workers start: (multiprocessing context, initializer).
+
+    On Linux, from a single-threaded build process, they are forked from it after it has loaded the page
+    exporter (nbconvert and its templates): each worker then starts with what it needs already imported,
+    where a spawned worker spends about 2 s of CPU importing papermill and nbconvert before its first report
+    (benchmarks/bench_reports.py). Elsewhere (macOS, Windows, threads running, ``JOULEBOOK_FORK_WORKERS=0``)
+    they are spawned. Python 3.12+ warns on any fork from a process with native threads; here they are the idle
+    pools of numpy's BLAS and Arrow, which the workers (papermill, nbconvert) never call, so the warning is
+    silenced for the pool's start only.
+    """
+    if sys.platform.startswith("linux") and threading.active_count() == 1 \
+            and os.environ.get(FORK_WORKERS_ENV, "1") != "0" and "fork" in multiprocessing.get_all_start_methods():
+        warm_exporter(with_code)
+        return multiprocessing.get_context("fork"), forkserver.detach_inherited
+    return multiprocessing.get_context("spawn"), None
 
 
 def _manifest(outcomes, config, rel, commit, versions, lib_hash, data_fp, with_code, jobs, force, only, region,

@@ -603,26 +603,6 @@ def bars_figure(table: pd.DataFrame):
     return fig
 
 
-def batch_axis(ax, batches) -> None:
-    """A log-scale batch axis labelled with the batch sizes themselves (1, 2, 4 ... not 10^0)."""
-    from matplotlib.ticker import NullFormatter
-
-    ax.set_xscale("log")
-    ax.set_xticks([int(b) for b in batches], labels=[str(int(b)) for b in batches])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("Batch size (sequences decoded together)")
-
-
-def log_y(ax) -> None:
-    """A log-scale y axis labelled with plain numbers (3 significant figures), not 4 × 10^4."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.number(v)))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
 def pareto_figure(pareto: pd.DataFrame):
     """Energy against accuracy change, each point labelled with its technique (no legend over the data)."""
     import matplotlib.pyplot as plt

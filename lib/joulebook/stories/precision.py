@@ -524,25 +524,6 @@ def floor_alt(fr: Frames) -> str:
                                         for c in w.columns) + ".")
 
 
-def batch_axis(ax, batches) -> None:
-    """A log-scale batch axis labelled with the batch sizes themselves (1, 2, 4 ... not 10^0)."""
-    from matplotlib.ticker import NullFormatter
-
-    ax.set_xscale("log")
-    ax.set_xticks([int(b) for b in batches], labels=[str(int(b)) for b in batches])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def log_x(ax) -> None:
-    """A log-scale x axis labelled with plain numbers (3 significant figures), not 10^4."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.number(v)))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
 # --------------------------------------------------------------------------- provenance
 
 def provenance_md(commit: str) -> str:

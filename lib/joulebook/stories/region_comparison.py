@@ -370,6 +370,7 @@ def emissions_figure(frame: pd.DataFrame):
     log = bool(positive.all() and frame["emissions_kg"].max() > 20 * frame["emissions_kg"].min())
     if log:
         ax.set_xscale("log")
+        plots.log_ticks(ax.xaxis, float(frame["emissions_kg"].min() / scale), float(frame["emissions_kg"].max() / scale))
     ax.set_xlabel(f"emissions from electricity ({unit}{', log scale' if log else ''}; location-based, embodied excluded)")
     ax.set_yticks(range(len(groups)), [f"{k}\n({b} intensity)" for k, b in groups])
     ax.set_ylim(len(groups) - 0.45, -0.55)

@@ -195,6 +195,8 @@ def plot_distributions(ex: Explorer):
         bins = np.geomspace(v.min(), v.max(), 40) if len(v) and v.max() > v.min() else 10
         ax.hist(v, bins=bins)
         ax.set_xscale("log")
+        if len(v):
+            plots.log_ticks(ax.xaxis, float(v.min()), float(v.max()))
         ax.set_xlabel(_label(c))
         ax.set_title(LABELS[c][0])
     axes[0].set_ylabel("scenarios")
