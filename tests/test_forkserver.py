@@ -81,6 +81,41 @@ def test_environment_change_restarts_the_shared_server(monkeypatch):
     assert ex._server_socket(None) == "" and ex._server_socket(second.socket) == ""
 
 
+def _exit_after_detaching() -> None:
+    forkserver.detach_inherited()
+    os._exit(0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="report workers are forked on Linux only")
+def test_a_forked_report_worker_leaves_the_shared_server_running(monkeypatch):
+    """Report workers forked from the build (runner._worker_start) inherit the server's stdin pipe; dropping
+    their copy must not stop the server, which stops only when the build's own copy closes."""
+    import multiprocessing
+
+    monkeypatch.delenv(forkserver.ENABLE_ENV, raising=False)
+    shared = forkserver.shared()
+    child = multiprocessing.get_context("fork").Process(target=_exit_after_detaching)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    time.sleep(0.2)
+    assert forkserver.shared() is shared and shared.alive()
+    # without detaching, a worker's copy would keep a closed build's server alive: the build's close still works
+    shared.close()
+    assert not shared.alive()
+
+
+def test_report_workers_are_forked_on_linux_and_spawned_on_request(monkeypatch):
+    from joulebook.site import runner
+
+    monkeypatch.setenv(runner.FORK_WORKERS_ENV, "0")
+    ctx, init = runner._worker_start(False)
+    assert ctx.get_start_method() == "spawn" and init is None
+    monkeypatch.delenv(runner.FORK_WORKERS_ENV)
+    ctx, init = runner._worker_start(False)
+    assert ctx.get_start_method() == ("fork" if sys.platform.startswith("linux") else "spawn")
+
+
 def test_cell_timeout_interrupts_a_forked_kernel(tmp_path, server):
     res = ex.execute_notebook(FIXTURE_NB, {"sleep_s": 60.0}, tmp_path / "w", timeout_s=3, kernel_server=server.socket)
     assert res.status == "failed" and "Timeout" in res.error, res.error
