@@ -63,11 +63,15 @@ def test_by_start_hour_finds_the_solar_window():
 
 def test_power_model_between_idle_and_cap():
     h = data.accelerator("h100")
-    assert hardware.power_w(h, 0) == pytest.approx(119.6)
-    assert hardware.power_w(h, 1) == pytest.approx(700)
-    assert np.all(np.diff(hardware.power_w(h, np.linspace(0, 1, 5))) > 0)
-    with pytest.raises(InputError, match="load_fraction"):
-        hardware.power_w(h, 1.2)
+    idle, _, _ = hardware.idle_power_w(h)
+    assert idle == pytest.approx(119.6)
+    k = hardware.power_coefficients(h)
+    kw = dict(compute_power_fraction=k["compute_power_fraction"], memory_power_fraction=k["memory_power_fraction"],
+              gap_power_fraction=k["gap_power_fraction"])
+    assert hardware.activity_power_w(idle, h.tdp_w, 0.0, 0.0, **kw) == pytest.approx(idle)  # nothing to do: idle
+    assert hardware.activity_power_w(idle, h.tdp_w, 1.0, 1.0, **kw) == pytest.approx(700)  # flat out: the cap
+    ramp = hardware.activity_power_w(idle, h.tdp_w, np.linspace(0, 0.3, 5), 0.2, **kw)
+    assert np.all(np.diff(ramp) > 0) and np.all((ramp > idle) & (ramp < 700))
     a = data.accelerator("a100")
     idle, _, note = hardware.idle_power_w(a)
     assert idle == pytest.approx(0.171 * 400) and "no measured idle" in note

@@ -38,7 +38,6 @@ import numpy as np
 
 from joulebook import data
 from joulebook.core.errors import InputError
-from joulebook.core.validate import array, fraction
 
 WHICH = ("low", "central", "high")
 POWER_TERMS = ("compute_power_fraction", "memory_power_fraction", "gap_power_fraction", "training_memory_utilisation")
@@ -111,38 +110,12 @@ def activity_power_w(idle_w, cap_w, compute_utilisation, memory_utilisation, gap
     return np.minimum(cap_w, np.maximum(idle_w, raw))
 
 
-def load_power_w(idle_w, cap_w, load_fraction):
-    """Idle + (cap - idle) x load: the power at a given share of the dynamic range (vectorized)."""
-    return idle_w + (cap_w - idle_w) * load_fraction
-
-
 def training_power_w(idle_w, cap_w, mfu, coefficients: dict[str, float]):
     """Power of a training step: :func:`activity_power_w` with compute share = MFU and
     memory share = ``training_memory_utilisation`` (no host gaps). Vectorized."""
     return activity_power_w(idle_w, cap_w, mfu, coefficients["training_memory_utilisation"], 0.0,
                             compute_power_fraction=coefficients["compute_power_fraction"],
                             memory_power_fraction=coefficients["memory_power_fraction"])
-
-
-def power_w(accelerator, load_fraction) -> float | np.ndarray:
-    """Accelerator power (W) at ``load_fraction`` of its dynamic range (scalar or array)."""
-    acc = data.accelerator(accelerator)
-    if np.ndim(load_fraction) == 0:
-        load = fraction("load_fraction", load_fraction, allow_zero=True)
-    else:
-        load = array("load_fraction", load_fraction, minimum=0.0, maximum=1.0)
-    idle, _, _ = idle_power_w(acc)
-    return load_power_w(idle, acc.tdp_w, load)
-
-
-def busy_power_w(accelerator, which: str = "central") -> float:
-    """Accelerator power (W) under sustained training: :func:`power_w` at the busy fraction."""
-    return power_w(accelerator, busy_power_fraction(which))
-
-
-def busy_power_fraction(which: str = "central") -> float:
-    """Share of the idle-to-cap range drawn under sustained training."""
-    return _pick(data.assumption_row("busy_power_fraction")[:3], which)
 
 
 def node_power_w(accelerator, which: str = "central") -> float:
