@@ -8,7 +8,7 @@ import pytest
 
 from joulebook.cli import main
 from joulebook.core import validate
-from joulebook.core.errors import InputError
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.models import compression, grid, roi
 from joulebook.models import presets as models
 from joulebook.models.training import estimate_training, estimate_training_frame
@@ -246,3 +246,14 @@ def test_array_checks_name_the_index_label_of_a_series():
         validate.array("x", s)
     with pytest.raises(InputError, match=r"^x: must be >= 0 \(row 1 is -2\)"):
         validate.array("x", [1.0, -2.0])
+
+
+def test_a_report_check_needs_every_parameter_and_no_other():
+    names = ("params", "region", "accelerator")
+    require_parameters({"params": 1, "region": "se", "accelerator": "h100"}, names)  # all given: fine
+    with pytest.raises(InputError, match=r"^regoin: .*close matches: region"):
+        require_parameters({"params": 1, "regoin": "se", "accelerator": "h100"}, names)  # unknown before missing
+    with pytest.raises(InputError, match=r"^zzz: .*parameters: params, region, accelerator"):
+        require_parameters({"zzz": 1}, names)
+    with pytest.raises(InputError, match=r"^accelerator: a value is required"):
+        require_parameters({"params": 1, "region": "se"}, names)

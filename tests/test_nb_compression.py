@@ -38,7 +38,7 @@ def check_layout(nb_path, check_call: str) -> dict:
     tagged = [i for i, c in enumerate(cells) if "provenance" in c.metadata.get("tags", [])]
     assert tagged and tagged == list(range(tagged[0], len(cells) - 1)), "provenance cells together, just before metrics"
     assert tagged[0] > len(cells) // 2
-    assert all("provenance" not in c.metadata.get("tags", []) and "provenance_md" not in c.source
+    assert all("provenance" not in c.metadata.get("tags", []) and "provenance_line" not in c.source
                for c in cells[:tagged[0]])
     assert sum("figures.show(" in c.source for c in code) >= 5  # every figure with alt text
     return nbh.parameters(cells)

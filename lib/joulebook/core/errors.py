@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 
 class JoulebookError(Exception):
@@ -93,3 +93,16 @@ def reject_unknown(names: Iterable[str], known: Collection[str], *, message: str
         if name not in known:
             hint = close_matches(name, known)
             raise InputError(name, message + (f"; close matches: {', '.join(hint)}" if hint else otherwise))
+
+
+def require_parameters(given: Collection[str], parameters: Sequence[str]) -> None:
+    """Every name of ``parameters`` given, and no other: :class:`InputError` naming the first unknown name (with
+    close matches, else the list of parameters), then the first missing one.
+
+    A report story's ``check`` starts with it: the defaults live in the notebook's parameters cell, so whoever
+    calls ``check`` (the notebook, the metrics hook, a test) passes every parameter.
+    """
+    reject_unknown(given, parameters, otherwise=f"; parameters: {', '.join(parameters)}")
+    for name in parameters:
+        if name not in given:
+            raise InputError(name, "a value is required (the notebook's parameters cell gives every default)")

@@ -145,13 +145,17 @@ def git_commit() -> str:
     return os.environ.get(COMMIT_ENV) or git_head()
 
 
+def provenance_line(commit: str | None = None) -> str:
+    """The provenance block's first line (Markdown): library version, commit (default :func:`git_commit`) and
+    data fingerprint, the facts that pin every number of the page."""
+    return (f"**Provenance.** joulebook {__version__}, commit `{commit or git_commit()}`, data fingerprint "
+            f"`{data.fingerprint()}`. Every number on this page comes from the library's models or a sourced data "
+            "row; the tables below list each input.")
+
+
 def provenance(parameters: Mapping[str, Any], assumptions=None, source_ids: Iterable[str] = ()) -> None:
     """Show the provenance block: parameters, assumptions, data sources, versions."""
-    md(
-        f"**Provenance.** joulebook {__version__}, commit `{git_commit()}`, "
-        f"data fingerprint `{data.fingerprint()}`. Every number below comes from the library's models "
-        "or a sourced data row; the tables list each input."
-    )
+    md(provenance_line())
     params = pd.DataFrame({"parameter": list(parameters),
                            "value": [tables.parameter_text(k, v) for k, v in parameters.items()]})
     table(params, caption="Parameters of this run")

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from joulebook import __version__, data
+from joulebook import data
 from joulebook.core import format as fmt
-from joulebook.core.errors import InputError
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round6
 from joulebook.core.validate import number
 from joulebook.display import tables
@@ -86,14 +86,8 @@ def check(*, model, accelerator, count, precision, batch, prompt_tokens, new_tok
 
 
 def _plan(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    p = dict(parameters)
-    unknown = sorted(set(p) - set(PARAMETERS))
-    if unknown:
-        raise InputError(unknown[0], f"not a parameter of the compression report (one of {', '.join(PARAMETERS)})")
-    missing = [k for k in PARAMETERS if k not in p]
-    if missing:
-        raise InputError(missing[0], "missing: give every parameter of the notebook's parameters cell")
-    return check(**p)
+    require_parameters(parameters, PARAMETERS)
+    return check(**dict(parameters))
 
 
 # --------------------------------------------------------------------------- names a reader uses
@@ -677,12 +671,6 @@ def source_ids(plan: Mapping[str, Any], est) -> list[str]:
     for t in plan["techniques"]:
         ids += [r["source_id"] for r in compression.accuracy(plan["scenario"]["model"], t)]
     return [i for i in dict.fromkeys(ids) if i]
-
-
-def provenance_md(commit: str) -> str:
-    return (f"**Provenance.** joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. "
-            "Every number on this page comes from the library's models or a sourced data row; the tables below list "
-            "each input.")
 
 
 def parameters_table(plan: Mapping[str, Any]) -> tables.Table:

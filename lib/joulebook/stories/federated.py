@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from joulebook import __version__, data
+from joulebook import data
 from joulebook.core import format as fmt
-from joulebook.core.errors import InputError, reject_unknown
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round6
 from joulebook.core.validate import array, number
 from joulebook.display import tables
@@ -68,10 +68,7 @@ def _bytes(v: float) -> str:
 def check(**parameters: Any) -> dict[str, Any]:
     """The notebook's parameters, checked: every name of :data:`PARAMETERS` is required (None where the
     notebook allows it); unknown names and bad values raise one InputError naming the parameter."""
-    reject_unknown(parameters, PARAMETERS, otherwise=f"; parameters: {', '.join(PARAMETERS)}")
-    for name in PARAMETERS:
-        if name not in parameters:
-            raise InputError(name, "a value is required (the notebook's parameters cell gives every default)")
+    require_parameters(parameters, PARAMETERS)
     p = dict(parameters)
     for name in GRID_KEYS:
         vals = p[name]
@@ -366,11 +363,6 @@ def source_short(source_id: str) -> str:
         return source_id
     title = str(src["title"].iloc[0])
     return title.split(" (")[0].split(", ")[0] if len(title) > 60 else title
-
-
-def provenance_md(commit: str) -> str:
-    return (f"joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. Every number on "
-            "this page comes from the library's models or a sourced data row; the tables below list each input.")
 
 
 def _shown(v: Any) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from joulebook import __version__, data
+from joulebook import data
 from joulebook.core import format as fmt
-from joulebook.core.errors import InputError, reject_unknown
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round6
 from joulebook.core.validate import array, number
 from joulebook.display import tables
@@ -52,10 +52,7 @@ SERVING_ROWS = ("serving: teacher", "serving: distilled student", "distillation 
 def check(**parameters: Any) -> dict[str, Any]:
     """The notebook's parameters, checked: every name of :data:`PARAMETERS` is required (None where the
     notebook allows it); unknown names, bad values and unreachable targets raise one InputError each."""
-    reject_unknown(parameters, PARAMETERS, otherwise=f"; parameters: {', '.join(PARAMETERS)}")
-    for name in PARAMETERS:
-        if name not in parameters:
-            raise InputError(name, "a value is required (the notebook's parameters cell gives every default)")
+    require_parameters(parameters, PARAMETERS)
     p = dict(parameters)
     number("flops_budget", p["flops_budget"], strictly_positive=True)
     f = greener.scaling_fit(p["fit"])
@@ -403,11 +400,6 @@ def source_ids(p: Mapping[str, Any]) -> list[str]:
 def source_title(source_id: str) -> str:
     src = data.sources_for([source_id])
     return str(src["title"].iloc[0]) if len(src) else source_id
-
-
-def provenance_md(commit: str) -> str:
-    return (f"joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. Every number on "
-            "this page comes from the library's models or a sourced data row; the tables below list each input.")
 
 
 def _shown(v: Any) -> str:

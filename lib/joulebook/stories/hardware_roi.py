@@ -25,7 +25,7 @@ import pandas as pd
 from joulebook import data
 from joulebook.core import format as fmt
 from joulebook.core.assumptions import Assumptions
-from joulebook.core.errors import InputError
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round6
 from joulebook.core.validate import fraction, number
 from joulebook.display import tables
@@ -50,12 +50,7 @@ PURCHASE_OPTIONS = ("on-demand", "1-year commitment", "3-year commitment")
 
 def check(**p: Any) -> dict[str, Any]:
     """The notebook's parameters, checked (each error names the parameter) and normalised; all are required."""
-    missing = [k for k in PARAMETERS if k not in p]
-    if missing:
-        raise InputError(missing[0], "a value is required")
-    extra = sorted(set(p) - set(PARAMETERS))
-    if extra:
-        raise InputError(extra[0], f"not a parameter of this report (parameters: {', '.join(PARAMETERS)})")
+    require_parameters(p, PARAMETERS)
     number("params", p["params"], strictly_positive=True)
     number("tokens", p["tokens"], strictly_positive=True)
     fraction("finetune_share", p["finetune_share"])

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from joulebook.core import format as fmt
-from joulebook.core.errors import InputError
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round6
 from joulebook.core.validate import number
 from joulebook.display import tables
@@ -35,12 +35,7 @@ PARAMETERS = ("energy_kwh", "hours", "regions", "team_tz", "residency", "objecti
 
 def check(**params: Any) -> dict[str, Any]:
     """The notebook's parameters, checked (each error names the parameter) and normalised; all are required."""
-    missing = [k for k in PARAMETERS if k not in params]
-    if missing:
-        raise InputError(missing[0], "a value is required")
-    extra = sorted(set(params) - set(PARAMETERS))
-    if extra:
-        raise InputError(extra[0], f"not a parameter of this report (parameters: {', '.join(PARAMETERS)})")
+    require_parameters(params, PARAMETERS)
     p = dict(params)
     p["energy_kwh"] = number("energy_kwh", p["energy_kwh"], strictly_positive=True)
     p["hours"] = number("hours", p["hours"], strictly_positive=True, maximum=schedule.MAX_DURATION_H)

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from joulebook import __version__, data
+from joulebook import data
 from joulebook.core import format as fmt
 from joulebook.core.assumptions import Assumptions
-from joulebook.core.errors import InputError
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round6
 from joulebook.core.validate import number
 from joulebook.display import tables
@@ -67,14 +67,8 @@ def check(*, params, layers, hidden, seq_len, batch, tokens, accelerator, accele
 
 
 def _job(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    p = dict(parameters)
-    unknown = sorted(set(p) - set(PARAMETERS))
-    if unknown:
-        raise InputError(unknown[0], f"not a parameter of the precision report (one of {', '.join(PARAMETERS)})")
-    missing = [k for k in PARAMETERS if k not in p]
-    if missing:
-        raise InputError(missing[0], "missing: give every parameter of the notebook's parameters cell")
-    return check(**p)
+    require_parameters(parameters, PARAMETERS)
+    return check(**dict(parameters))
 
 
 # --------------------------------------------------------------------------- names a reader uses
@@ -525,12 +519,6 @@ def floor_alt(fr: Frames) -> str:
 
 
 # --------------------------------------------------------------------------- provenance
-
-def provenance_md(commit: str) -> str:
-    return (f"**Provenance.** joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. "
-            "Every number on this page comes from the library's models or a sourced data row; the tables below list "
-            "each input.")
-
 
 def parameters_table(job: Mapping[str, Any]) -> tables.Table:
     shown = {"params": fmt.count(job["params"]), "layers": fmt.number(job["layers"]), "hidden": fmt.number(job["hidden"]),

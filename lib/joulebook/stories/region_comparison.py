@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from joulebook import __version__, data
+from joulebook import data
 from joulebook.core import format as fmt
 from joulebook.core.errors import InputError, reject_unknown
 from joulebook.core.util import round6
@@ -430,12 +430,6 @@ def sources_table(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> tables.
     src = data.sources_for(source_ids(frame, parameters))
     return tables.table(src, {"title": "Source", "url_or_repo_path": "Where", "year_or_date": "Year or date",
                               "licence": "Licence"}, kinds={"year_or_date": "text"}, caption="Data sources")
-
-
-def provenance_md(commit: str) -> str:
-    """One line of provenance: library version, the commit given by the caller, the data fingerprint."""
-    return (f"joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. Every number on "
-            "this page comes from the library's models or a sourced data row; the tables list each input.")
 
 
 def parameters_table(parameters: Mapping[str, Any]) -> tables.Table:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from joulebook.core import format as fmt
-from joulebook.core.errors import InputError, reject_unknown
+from joulebook.core.errors import InputError, require_parameters
 from joulebook.core.util import round_to
 from joulebook.display import plots, tables
 from joulebook.sweeps import engine as sweep
@@ -68,10 +68,7 @@ def check(**parameters: Any) -> dict[str, Any]:
 
     Raises :class:`InputError` naming the parameter (unknown names list close matches).
     """
-    reject_unknown(parameters, PARAMETERS, message="unknown report parameter")
-    missing = [k for k in PARAMETERS if k not in parameters]
-    if missing:
-        raise InputError(missing[0], "missing: give every parameter of the notebook's parameters cell")
+    require_parameters(parameters, PARAMETERS)
     out = dict(parameters)
     for name in ("model_params", "accelerators"):
         if isinstance(out[name], (str, bytes)) or not isinstance(out[name], (list, tuple)) or not out[name]:

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from joulebook import __version__, data
+from joulebook import data
 from joulebook.core import format as fmt
 from joulebook.core.errors import InputError
 from joulebook.core.util import round6
@@ -1083,11 +1083,6 @@ def sources_table(est, frame: pd.DataFrame, accels: pd.DataFrame) -> tables.Tabl
     src = data.sources_for(source_ids(est, frame, accels))
     return tables.table(src, {"title": "Source", "url_or_repo_path": "Where", "year_or_date": "Year or date",
                               "licence": "Licence"}, kinds={"year_or_date": "text"}, caption="Data sources")
-
-
-def provenance_text(commit: str) -> str:
-    return (f"joulebook {__version__}, commit `{commit}`, data fingerprint `{data.fingerprint()}`. Every number on "
-            "this page comes from the library's models or a sourced data row; the tables below list each input.")
 
 
 # --------------------------------------------------------------------------- metrics.json
