@@ -13,7 +13,9 @@ Cells can carry a marker (``†``) where a value is substituted rather than meas
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import numbers
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,11 +70,50 @@ def parameter_text(name: str, value: Any) -> str:
             return namer(v)
         if isinstance(v, str):
             return v if v.strip() else fmt.MISSING
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, numbers.Real) and not isinstance(v, bool):  # numpy numbers too
             return fmt.number(v)
         return fmt.text(v)
 
     return one(value)
+
+
+USER_SOURCE = "given in the parameters"  # the source title of a value the reader gave
+
+
+def source_titles(ids: Iterable[Any]) -> dict[str, str]:
+    """Source id -> its title in ``sources.csv``; ``user`` (a value given as a parameter) -> :data:`USER_SOURCE`."""
+    src = data.sources_for([str(i) for i in ids if not fmt.is_missing(i) and i and i != "user"])
+    return {**dict(zip(src["source_id"], src["title"], strict=True)), "user": USER_SOURCE}
+
+
+def with_accelerator_names(text: Any) -> str:
+    """Free text with accelerator ids written as names (``row for h100-sxm`` -> ``row for NVIDIA H100 SXM5``)."""
+    if fmt.is_missing(text):
+        return fmt.MISSING
+    out = str(text)
+    for acc_id in sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True):
+        if acc_id in out:
+            out = re.sub(rf"(?<![\w-]){re.escape(acc_id)}(?![\w-])", accelerator_name(acc_id), out)
+    return out
+
+
+def assumptions_table(frame: pd.DataFrame, *,
+                      caption: str = "Assumptions used (override any of them by name)") -> Table:
+    """An :meth:`Assumptions.to_frame` as a page table: each value as a reader reads it (:func:`parameter_text`,
+    unless the frame already has a ``shown`` column), its unit, its note with accelerator names, its source's
+    title; a ``given`` column (the reader overrode it) is shown as "Given by you"."""
+    df = frame.copy()
+    if "shown" not in df:
+        df["shown"] = [parameter_text(str(n), v) for n, v in zip(df["name"], df["value"], strict=True)]
+    df["note"] = [with_accelerator_names(t) if not fmt.is_missing(t) and str(t) else "" for t in df["note"]]
+    titles = source_titles(df["source"])
+    df["source_title"] = [titles.get(s, s) if not fmt.is_missing(s) and s else fmt.MISSING for s in df["source"]]
+    columns = {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note", "source_title": "Source"}
+    kinds = {"shown": "text", "note": "text", "unit": "text"}
+    if "given" in df:
+        columns["given"] = "Given by you"
+        kinds["given"] = "text"
+    return table(df, columns, kinds=kinds, caption=caption)
 
 
 def _kind_of(col: str, series: pd.Series) -> str:

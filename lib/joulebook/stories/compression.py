@@ -15,11 +15,9 @@ student is a different, smaller model (not this model compressed) and is named s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from joulebook import data
@@ -507,14 +505,9 @@ def _strategy_name(t: str) -> str:
     return "fp32 → bf16" if t == "fp32 -> bf16" else technique_name(t)
 
 
-def _source_titles(ids) -> dict[str, str]:
-    src = data.sources_for([i for i in ids if i])
-    return dict(zip(src["source_id"], src["title"], strict=True))
-
-
 def strategy_table(st: pd.DataFrame) -> tables.Table:
     s = st.copy()
-    titles = _source_titles(list(s["claim_source"]) + list(s["claim_memory_source"]))
+    titles = tables.source_titles(list(s["claim_source"]) + list(s["claim_memory_source"]))
     s["name"] = s["technique"].map(_strategy_name)
     s["claim_s"] = list(s["claim_speed"])
     s["claim_src"] = [titles.get(src, src) for src in s["claim_source"]]
@@ -550,7 +543,7 @@ def validation_table(v: pd.DataFrame) -> tables.Table:
 
 def claims_table() -> tables.Table:
     c = compression.claims()
-    titles = _source_titles(c["source_id"])
+    titles = tables.source_titles(c["source_id"])
     c["source"] = [titles.get(s, s) for s in c["source_id"]]
     c["applies"] = [t if t in ("quantization", "pruning", "mixed precision", "distillation") else technique_name(t)
                     for t in c["applies_to"]]
@@ -687,39 +680,9 @@ def parameters_table(plan: Mapping[str, Any]) -> tables.Table:
     return tables.table(df, {"parameter": "Parameter", "value": "Value"}, caption="Parameters of this run")
 
 
-def _value_text(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, (int, float, np.floating, np.integer)):
-        return fmt.number(v)
-    return fmt.text(v)
-
-
-def _named(text: Any) -> str:
-    """A note with accelerator ids written as names (``row for h100-sxm`` -> ``row for NVIDIA H100 SXM5``)."""
-    if fmt.is_missing(text):
-        return fmt.MISSING
-    out = str(text)
-    for acc_id in sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True):
-        if acc_id in out:
-            out = re.sub(rf"(?<![\w-]){re.escape(acc_id)}(?![\w-])", tables.accelerator_name(acc_id), out)
-    return out
-
-
 def assumptions_table(est) -> tables.Table:
-    df = est.assumptions.to_frame()
-    df["shown"] = [tables.parameter_text(n, v) if ("region" in n or "accelerator" in n) else _value_text(v)
-                   for n, v in zip(df["name"], df["value"], strict=True)]
-    df["note"] = [_named(n) for n in df["note"]]
-    titles = _source_titles(df["source"])
-    titles["user"] = "given in the parameters"
-    df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
-                             "source_title": "Source"},
-                        kinds={"shown": "text", "note": "text", "unit": "text"},
-                        caption="Assumptions of the baseline (override any of them by name)")
+    return tables.assumptions_table(est.assumptions.to_frame(),
+                                    caption="Assumptions of the baseline (override any of them by name)")
 
 
 def sources_table(plan: Mapping[str, Any], est) -> tables.Table:

@@ -365,25 +365,16 @@ def source_short(source_id: str) -> str:
     return title.split(" (")[0].split(", ")[0] if len(title) > 60 else title
 
 
-def _shown(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, (int, float)):
-        return fmt.number(v)
-    if isinstance(v, Mapping):
-        return ", ".join(f"{data.region(k).name if k in data.regions() else k} {fmt.percent(s)}" for k, s in v.items())
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_shown(x) for x in v) or fmt.MISSING
-    return fmt.text(v)
+def _mix_text(mix: Any) -> str:
+    """The clients' region mix as a reader reads it: ``{"us-va": 0.5, ...}`` -> ``Virginia (PJM) 50%, ...``."""
+    if not isinstance(mix, Mapping):
+        return tables.parameter_text("client_regions", mix)
+    return ", ".join(f"{tables.region_name(k)} {fmt.percent(s)}" for k, s in mix.items()) or fmt.MISSING
 
 
 def parameters_table(p: Mapping[str, Any]) -> tables.Table:
-    shown = dict(p)
-    shown["accelerator"] = data.accelerator(p["accelerator"]).name
-    shown["region"] = data.region(p["region"]).name
-    shown["server_region"] = data.region(p["server_region"]).name
-    shown["access_type"] = access_label(p["access_type"])
-    df = pd.DataFrame({"parameter": list(shown), "value": [_shown(v) for v in shown.values()]})
+    shown = {**p, "access_type": access_label(p["access_type"]), "client_regions": _mix_text(p["client_regions"])}
+    df = pd.DataFrame({"parameter": list(shown), "value": [tables.parameter_text(k, v) for k, v in shown.items()]})
     return tables.table(df, {"parameter": "Parameter", "value": "Value"}, kinds={"value": "text"},
                         caption=f"Parameters of this run ({fmt.MISSING}: derived or as published)")
 
@@ -391,20 +382,11 @@ def parameters_table(p: Mapping[str, Any]) -> tables.Table:
 def assumptions_table(result: federated.Comparison, p: Mapping[str, Any]) -> tables.Table:
     """The assumptions with names for ids (regions, the network, the clients' region mix)."""
     df = result.assumptions.to_frame()
-    regions = df["name"].isin(["server_region", "datacentre_region"])
-    df.loc[regions, "value"] = [tables.region_name(v) for v in df.loc[regions, "value"]]
     df["unit"] = [u.replace(f"({p['access_type']})", f"({access_label(p['access_type'])})") if isinstance(u, str) else u
                   for u in df["unit"]]
     mix = df["name"] == "client_intensity_g_per_kwh"
-    df.loc[mix, "note"] = "share-weighted: " + _shown(p["client_regions"])
-    df["shown"] = [_shown(v) for v in df["value"]]
-    src = data.sources_for([s for s in df["source"] if s and s != "user"])
-    titles = dict(zip(src["source_id"], src["title"], strict=True))
-    titles["user"] = "given in the parameters"
-    df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
-                             "source_title": "Source"}, kinds={"shown": "text", "note": "text", "unit": "text"},
-                        caption="Assumptions used (override any of them by name)")
+    df.loc[mix, "note"] = "share-weighted: " + _mix_text(p["client_regions"])
+    return tables.assumptions_table(df)
 
 
 def sources_table(result: federated.Comparison) -> tables.Table:

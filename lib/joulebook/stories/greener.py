@@ -402,36 +402,15 @@ def source_title(source_id: str) -> str:
     return str(src["title"].iloc[0]) if len(src) else source_id
 
 
-def _shown(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, (int, float)):
-        return fmt.number(v)
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_shown(x) for x in v) or fmt.MISSING
-    return fmt.text(v)
-
-
 def parameters_table(p: Mapping[str, Any]) -> tables.Table:
-    shown = dict(p)
-    shown["accelerator"] = data.accelerator(p["accelerator"]).name
-    shown["region"] = data.region(p["region"]).name
-    shown["fit"] = FIT_NAMES.get(p["fit"], p["fit"])
-    df = pd.DataFrame({"parameter": list(shown), "value": [_shown(v) for v in shown.values()]})
+    shown = {**p, "fit": FIT_NAMES.get(p["fit"], p["fit"])}
+    df = pd.DataFrame({"parameter": list(shown), "value": [tables.parameter_text(k, v) for k, v in shown.items()]})
     return tables.table(df, {"parameter": "Parameter", "value": "Value"}, kinds={"value": "text"},
                         caption=f"Parameters of this run ({fmt.MISSING}: the cited figure is used)")
 
 
 def assumptions_table(p: Mapping[str, Any]) -> tables.Table:
-    df = assumptions(p).to_frame()
-    df["shown"] = [_shown(v) for v in df["value"]]
-    src = data.sources_for([s for s in df["source"] if s and s != "user"])
-    titles = dict(zip(src["source_id"], src["title"], strict=True))
-    titles["user"] = "given in the parameters"
-    df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
-                             "source_title": "Source"}, kinds={"shown": "text", "note": "text", "unit": "text"},
-                        caption="Assumptions used (override any of them by name)")
+    return tables.assumptions_table(assumptions(p).to_frame())
 
 
 def sources_table(p: Mapping[str, Any]) -> tables.Table:

@@ -13,7 +13,6 @@ end the model's figure (:func:`saving_ranges`); elsewhere it says that no measur
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -532,41 +531,8 @@ def parameters_table(job: Mapping[str, Any]) -> tables.Table:
     return tables.table(df, {"parameter": "Parameter", "value": "Value"}, caption="Parameters of this run")
 
 
-def _value_text(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (bool, int, float, np.floating, np.integer)):
-        return fmt.number(v)
-    return fmt.text(v)
-
-
-def _titles(ids) -> dict[str, str]:
-    src = data.sources_for([i for i in ids if i])
-    out = dict(zip(src["source_id"], src["title"], strict=True))
-    out["user"] = "given in the parameters"
-    return out
-
-
-def _named(text: Any) -> str:
-    """A note with accelerator ids written as names (``row for h100-sxm`` -> ``row for NVIDIA H100 SXM5``)."""
-    if fmt.is_missing(text):
-        return fmt.MISSING
-    out = str(text)
-    for acc_id in sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True):
-        if acc_id in out:
-            out = re.sub(rf"(?<![\w-]){re.escape(acc_id)}(?![\w-])", tables.accelerator_name(acc_id), out)
-    return out
-
-
 def assumptions_table(fr: Frames) -> tables.Table:
-    df = fr.assumptions.to_frame()
-    df["shown"] = [_value_text(v) for v in df["value"]]
-    df["note"] = [_named(n) for n in df["note"]]
-    titles = _titles(df["source"])
-    df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
-                             "source_title": "Source"}, kinds={"shown": "text", "note": "text", "unit": "text"},
-                        caption="Assumptions used (override any of them by name)")
+    return tables.assumptions_table(fr.assumptions.to_frame())
 
 
 def sources_table(fr: Frames) -> tables.Table:

@@ -407,14 +407,7 @@ def assumptions_table(parameters: Mapping[str, Any]) -> tables.Table:
          "note": f"range {fmt.number(ewif[0])}-{fmt.number(ewif[2])}; US average applied to every region"},
     ])
     df = pd.concat([df[df["name"] != "pue"], extra], ignore_index=True)
-    df["shown"] = [v if isinstance(v, str) else fmt.number(v) for v in df["value"]]
-    src = data.sources_for([s for s in df["source"] if s])
-    titles = dict(zip(src["source_id"], src["title"], strict=True))
-    titles["user"] = "given in the parameters"
-    df["source_title"] = [titles.get(s, s) for s in df["source"]]
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "note": "Note",
-                             "source_title": "Source"},
-                        kinds={"shown": "text", "note": "text"}, caption="Assumptions used (override any of them by name)")
+    return tables.assumptions_table(df)
 
 
 def source_ids(frame: pd.DataFrame, parameters: Mapping[str, Any]) -> list[str]:

@@ -1037,25 +1037,11 @@ def parameters_table(run: TrainingRun, est) -> tables.Table:
 
 
 def assumptions_table(est) -> tables.Table:
-    """Every assumption of the headline estimate: value, unit, source title, note."""
+    """Every assumption of the headline estimate: value, unit, note, source title, whether you gave it."""
     df = est.assumptions.to_frame()
-    df["shown"] = [tables.region_name(v) if n == "region" else v if isinstance(v, str) else fmt.number(v)
-                   for n, v in zip(df["name"], df["value"], strict=True)]
     df["note"] = ["" if n == "region" else t for n, t in zip(df["name"], df["note"], strict=True)]
-    titles = _source_titles([s for s in df["source"] if s])
-    df["source_title"] = [titles.get(s, s) if s else fmt.MISSING for s in df["source"]]
-    df["given"] = df["overridden"].astype(bool)
-    return tables.table(df, {"name": "Assumption", "shown": "Value", "unit": "Unit", "source_title": "Source",
-                             "note": "Note", "given": "Given by you"},
-                        kinds={"shown": "text", "unit": "text", "note": "text", "given": "text"},
-                        caption="Assumptions of the headline estimate (override any of them by name)")
-
-
-def _source_titles(ids: list[str]) -> dict[str, str]:
-    src = data.sources_for(ids)
-    out = dict(zip(src["source_id"], src["title"], strict=True))
-    out["user"] = "given in the parameters"
-    return out
+    df["given"] = ["yes" if o else "no" for o in df["overridden"].astype(bool)]
+    return tables.assumptions_table(df, caption="Assumptions of the headline estimate (override any of them by name)")
 
 
 def source_ids(est, frame: pd.DataFrame, accels: pd.DataFrame) -> list[str]:
