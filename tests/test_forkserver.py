@@ -108,12 +108,17 @@ def test_a_forked_report_worker_leaves_the_shared_server_running(monkeypatch):
 def test_report_workers_are_forked_on_linux_and_spawned_on_request(monkeypatch):
     from joulebook.site import runner
 
+    monkeypatch.delenv(runner.FORK_WORKERS_ENV, raising=False)
+    # the build process is single-threaded; a test worker may still run threads of earlier tests
+    monkeypatch.setattr(runner.threading, "active_count", lambda: 1)
+    ctx, init = runner._worker_start(False)
+    assert ctx.get_start_method() == ("fork" if sys.platform.startswith("linux") else "spawn")
+    monkeypatch.setattr(runner.threading, "active_count", lambda: 2)  # threads running: never fork
+    assert runner._worker_start(False)[0].get_start_method() == "spawn"
+    monkeypatch.setattr(runner.threading, "active_count", lambda: 1)
     monkeypatch.setenv(runner.FORK_WORKERS_ENV, "0")
     ctx, init = runner._worker_start(False)
     assert ctx.get_start_method() == "spawn" and init is None
-    monkeypatch.delenv(runner.FORK_WORKERS_ENV)
-    ctx, init = runner._worker_start(False)
-    assert ctx.get_start_method() == ("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def test_cell_timeout_interrupts_a_forked_kernel(tmp_path, server):
