@@ -115,11 +115,8 @@ def log_ticks(axis, lo: float, hi: float) -> None:
     1-2-5 steps written as plain numbers (:func:`joulebook.core.format.number`)."""
     import math
 
-    from matplotlib.ticker import NullFormatter
-
-    no_minor_ticks(axis)
     if not (lo > 0 and hi > lo) or math.log10(hi / lo) >= 2.5:
-        axis.set_minor_formatter(NullFormatter())
+        no_minor_ticks(axis)
         return
     log_axis(axis, subs=(1.0, 2.0, 5.0))
 

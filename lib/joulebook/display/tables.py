@@ -86,15 +86,18 @@ def source_titles(ids: Iterable[Any]) -> dict[str, str]:
     return {**dict(zip(src["source_id"], src["title"], strict=True)), "user": USER_SOURCE}
 
 
+@data.cached
+def _accelerator_ids() -> re.Pattern:
+    """Every accelerator id as a whole word, longest first (``h100-sxm`` before ``h100``); built once per data folder."""
+    ids = sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True)
+    return re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, ids))})(?![\w-])")
+
+
 def with_accelerator_names(text: Any) -> str:
     """Free text with accelerator ids written as names (``row for h100-sxm`` -> ``row for NVIDIA H100 SXM5``)."""
     if fmt.is_missing(text):
         return fmt.MISSING
-    out = str(text)
-    for acc_id in sorted(data.table("accelerators")["accelerator_id"], key=len, reverse=True):
-        if acc_id in out:
-            out = re.sub(rf"(?<![\w-]){re.escape(acc_id)}(?![\w-])", accelerator_name(acc_id), out)
-    return out
+    return _accelerator_ids().sub(lambda m: accelerator_name(m.group(1)), str(text))
 
 
 def assumptions_table(frame: pd.DataFrame, *,

@@ -228,12 +228,13 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the server (kernels already forked run on). An idle server stops at once when its stdin
-        closes; one still importing is terminated, so closing never waits for the imports."""
+        closes; one still importing (no ready mark yet) is terminated at once, so closing never waits for
+        the imports (a build that stops at a bad parameter exits without delay)."""
         if self.process.poll() is None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
             try:
-                self.process.wait(timeout=0.5)
+                self.process.wait(timeout=0.5 if os.path.exists(ready_mark(self.socket)) else 0)
             except subprocess.TimeoutExpired:
                 self.process.terminate()
                 try:
@@ -423,6 +424,11 @@ def _reap() -> None:
             pass
 
 
+def ready_mark(sock_path: str) -> str:
+    """The file a server creates beside its socket once its imports are done."""
+    return sock_path + ".ready"
+
+
 def serve(sock_path: str) -> int:
     """Listen first (clients queue while the imports run), preload, then fork one kernel per connection."""
     if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd()):
@@ -431,6 +437,8 @@ def serve(sock_path: str) -> int:
     srv.bind(sock_path)
     srv.listen(64)
     preload()
+    with open(ready_mark(sock_path), "w"):  # the imports are done: closing may now wait for a clean exit
+        pass
     stdin = sys.stdin.fileno()
     while True:
         ready, _, _ = select.select([srv, stdin], [], [], 1.0)

@@ -356,7 +356,8 @@ def levers_table(lv: pd.DataFrame) -> tables.Table:
 def claims_table() -> tables.Table:
     t = greener.claims_table()
     t = t[t["lever"] != "federated_convergence"].copy()
-    t["study"] = [greener.CLAIM_STUDY.get(s, source_title(s)) for s in t["source_id"]]
+    titles = tables.source_titles(t["source_id"])
+    t["study"] = [greener.CLAIM_STUDY.get(s, titles.get(s, s)) for s in t["source_id"]]
     t["value_shown"] = [fmt.number(v) if not fmt.is_missing(v) else fmt.MISSING
                         for v in pd.to_numeric(t["value"], errors="coerce")]
     t["value_shown"] = [f"{v} ({u})" if v != fmt.MISSING and isinstance(u, str) and u else v
@@ -395,11 +396,6 @@ def assumptions(p: Mapping[str, Any]):
 def source_ids(p: Mapping[str, Any]) -> list[str]:
     est = training.estimate_training(params=p["params"], tokens=p["tokens"], **job(p))
     return [s for s in dict.fromkeys(greener.sources(p["fit"]) + list(est.source_ids)) if s]
-
-
-def source_title(source_id: str) -> str:
-    src = data.sources_for([source_id])
-    return str(src["title"].iloc[0]) if len(src) else source_id
 
 
 def parameters_table(p: Mapping[str, Any]) -> tables.Table:

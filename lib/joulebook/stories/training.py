@@ -1040,7 +1040,7 @@ def assumptions_table(est) -> tables.Table:
     """Every assumption of the headline estimate: value, unit, note, source title, whether you gave it."""
     df = est.assumptions.to_frame()
     df["note"] = ["" if n == "region" else t for n, t in zip(df["name"], df["note"], strict=True)]
-    df["given"] = ["yes" if o else "no" for o in df["overridden"].astype(bool)]
+    df["given"] = df["overridden"].astype(bool)
     return tables.assumptions_table(df, caption="Assumptions of the headline estimate (override any of them by name)")
 
 
